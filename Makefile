@@ -1,0 +1,34 @@
+# Kizuna: one-command set-up, demo, tests and benchmarks.
+# Works on a fresh machine with only Python and the package registries: installs uv if missing.
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+VENV := .venv
+RUN := $(VENV)/bin
+SCENARIO ?= scenarios/pacific-shield.toml
+OUT ?= out
+
+.PHONY: setup demo test bench lint fuzz clean
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+setup: $(VENV)/.synced
+
+demo: setup
+	$(RUN)/kizuna simulate $(SCENARIO) --out $(OUT)/simulate
+
+test: setup
+	$(RUN)/pytest -q
+
+bench: setup
+	$(RUN)/python benchmarks/run_all.py
+
+lint: setup
+	$(RUN)/ruff check src tests benchmarks
+	$(RUN)/ruff format --check src tests benchmarks
+	$(RUN)/mypy src
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

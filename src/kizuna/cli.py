@@ -1,0 +1,56 @@
+"""The ``kizuna`` command line.
+
+Each command is a thin wrapper: it parses options, calls the library, and prints. Heavy imports
+happen inside the command so ``kizuna --help`` stays fast. User errors (:class:`KizunaError`)
+become one message on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from kizuna import __version__
+from kizuna.errors import KizunaError
+
+app = typer.Typer(
+    name="kizuna",
+    help="Kizuna (絆): alliance air and missile defence picture — simulate, track, share, warn.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)
+    ] = False,
+) -> None:
+    if version:
+        console.print(f"kizuna {__version__}")
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        console.print(ctx.get_help())
+
+
+def main() -> None:
+    """Entry point: run the typer app, turning user errors into clear messages."""
+    try:
+        app()  # standalone: click handles usage errors (exit 2), --help and typer.Exit
+    except KizunaError as exc:
+        # Plain text (no rich markup) so file paths with brackets print as they are.
+        err_console.print(f"error: {exc}", highlight=False, markup=False)
+        sys.exit(exc.exit_code)
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands. Keep each one a thin wrapper; put the work in the library.
+# ---------------------------------------------------------------------------------------------
