@@ -1,0 +1,355 @@
+"""Wire types: what national nodes say to each other, as msgspec Structs in MessagePack.
+
+Every message a node publishes is an :class:`Envelope` (signed by the sender, see
+``kizuna.security.signing``) whose ``payload`` holds the MessagePack bytes of one payload
+Struct named by ``kind``: :class:`TrackReport`, :class:`TrackDrop`, :class:`ReportBatch`,
+:class:`Status` or :class:`Warning`.
+
+Wire rules (our own, notional — no restricted message standard is used or imitated):
+
+* Payload Structs are encoded *array-like* (a MessagePack array of field values, no field
+  names) to keep reports small on narrow links. Fields are therefore only ever **appended**,
+  each new field with a default; msgspec ignores extra trailing array elements when
+  ``forbid_unknown_fields`` is False, so an older node decodes a newer message and simply does
+  not see the new fields (tested with a "v2" Struct in ``tests/test_messages.py``).
+* :attr:`Envelope.version` is the **major** wire version. A change that an older node cannot
+  safely ignore (removing, reordering or re-typing a field, changing the signing input) bumps
+  it, and a node refuses an envelope whose major version it does not know
+  (``WireError(reason="version")``). The Envelope's own fields are fixed within a major version
+  because the signature covers them (``signing_bytes``).
+* Units: SI and ECEF metres / metres per second; time is float seconds since the scenario epoch.
+* Decoding untrusted bytes only ever raises :class:`WireError` (an ``InputError``) whose
+  ``reason`` is one of :data:`WIRE_ERROR_REASONS`, whatever the bytes (fuzz-tested).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Final, Literal
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from kizuna.errors import InputError, Problem
+
+WIRE_MAJOR_VERSION: Final = 1
+WIRE_MINOR_VERSION: Final = 0  # informational: bumped when fields are appended
+
+#: Notional classification levels, lowest first. Generic words only; Kizuna carries no real
+#: classified data — the levels exist so label algebra and policy can be exercised.
+CLASSIFICATIONS: Final[tuple[str, ...]] = ("UNCLASSIFIED", "RESTRICTED", "CONFIDENTIAL", "SECRET")
+
+Category = Literal["air", "cruise", "ballistic", "unknown"]
+Identity = Literal["hostile", "suspect", "unknown", "neutral", "assumed_friend", "friend"]
+CATEGORIES: Final[tuple[str, ...]] = ("air", "cruise", "ballistic", "unknown")
+IDENTITIES: Final[tuple[str, ...]] = (
+    "hostile",
+    "suspect",
+    "unknown",
+    "neutral",
+    "assumed_friend",
+    "friend",
+)
+
+NationCode = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
+Quality = Annotated[int, msgspec.Meta(ge=0, le=15)]
+TrackNumber = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+Vec3 = tuple[float, float, float]
+State6 = tuple[float, float, float, float, float, float]
+
+#: Default bound on an envelope's size, bytes. A ReportBatch of ~1000 tracks is ~350 kB.
+DEFAULT_MAX_ENVELOPE_BYTES: Final = 1 << 20
+
+WireErrorReason = Literal["malformed", "truncated", "oversized", "unknown_kind", "version"]
+WIRE_ERROR_REASONS: Final[tuple[str, ...]] = (
+    "malformed",
+    "truncated",
+    "oversized",
+    "unknown_kind",
+    "version",
+)
+
+
+@dataclass
+class WireError(InputError):
+    """Bytes from the network that are not a valid message. ``reason`` says which way."""
+
+    reason: str = "malformed"
+
+    @classmethod
+    def of(
+        cls,
+        reason: WireErrorReason,
+        message: str,
+        *,
+        where: str = "",
+        got: object = None,
+        expected: str = "",
+        source: str = "wire",
+    ) -> WireError:
+        return cls([Problem(source, where, f"{reason}: {message}", got, expected)], reason=reason)
+
+
+class _Wire(msgspec.Struct, array_like=True, frozen=True, kw_only=True):
+    """Base of payload Structs: array-like on the wire, immutable, keyword construction."""
+
+
+class Label(msgspec.Struct, array_like=True, frozen=True):
+    """A releasability label in the spirit of STANAG 4774 (notional, not that format).
+
+    ``releasable_to`` is kept sorted and without duplicates so equal labels encode to equal
+    bytes; construct with any order and it is normalised.
+    """
+
+    classification: str = "UNCLASSIFIED"
+    releasable_to: tuple[NationCode, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.classification not in CLASSIFICATIONS:
+            raise ValueError(
+                f"classification {self.classification!r} is not one of {list(CLASSIFICATIONS)}"
+            )
+        normalised = tuple(sorted(set(self.releasable_to)))
+        if normalised != self.releasable_to:
+            msgspec.structs.force_setattr(self, "releasable_to", normalised)
+
+    def __str__(self) -> str:
+        return f"{self.classification} REL TO {','.join(self.releasable_to) or '(none)'}"
+
+
+def _check_finite(name: str, values: tuple[float, ...] | list[float]) -> None:
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{name} must be finite")
+
+
+class TrackReport(_Wire, frozen=True):
+    """One track as a node shares it: a global track number, state, covariance, and a label.
+
+    ``covariance`` is the 6x6 ECEF position-velocity covariance, either its upper triangle
+    row by row (21 values; see :func:`covariance_upper` and :func:`covariance_matrix`) or all
+    36 values row-major.
+    """
+
+    track_number: TrackNumber
+    node: NationCode  # the reporting node's nation
+    time: float  # time of validity of the state, s since epoch
+    state: State6  # ECEF x, y, z (m), vx, vy, vz (m/s)
+    covariance: Annotated[list[float], msgspec.Meta(min_length=21, max_length=36)]
+    quality: Quality
+    category: Category
+    identity: Identity
+    sensors: tuple[str, ...]  # ids of the sensors whose data contributed
+    nations: tuple[NationCode, ...]  # nations whose data contributed
+    label: Label
+    # Appended in minor 0; measurement time of the newest data in the state (for latency).
+    source_time: float = math.nan
+
+    def __post_init__(self) -> None:
+        if len(self.covariance) not in (21, 36):
+            raise ValueError(f"covariance has {len(self.covariance)} values, expected 21 or 36")
+        _check_finite("time", (self.time,))
+        _check_finite("state", self.state)
+        _check_finite("covariance", self.covariance)
+
+
+class TrackDrop(_Wire, frozen=True):
+    """A track number the node no longer reports (lost, or merged into another number)."""
+
+    track_number: TrackNumber
+    node: NationCode
+    time: float
+    reason: str  # e.g. "lost", "merged into 10004"
+    label: Label = Label()
+
+
+class ReportBatch(_Wire, frozen=True):
+    """Many reports and drops under one signature: what a node sends each reporting interval.
+
+    Each report keeps its own label; the receiver checks them one by one.
+    """
+
+    node: NationCode
+    time: float
+    reports: list[TrackReport] = []
+    drops: list[TrackDrop] = []
+
+
+class Status(_Wire, frozen=True):
+    """A node's health, sent periodically."""
+
+    node: NationCode
+    time: float
+    uptime_s: float
+    local_tracks: int = 0
+    picture_tracks: int = 0
+    links: dict[str, str] = {}  # ally nation -> "up" | "down" | "unknown"
+    rejected: dict[str, int] = {}  # reason -> count since start
+    label: Label = Label()
+
+
+class Ellipse(_Wire, frozen=True):
+    """An impact ellipse on the ground: semi-axes in metres, orientation of the major axis
+    clockwise from true north in radians."""
+
+    semi_major_m: float
+    semi_minor_m: float
+    orientation_rad: float
+
+
+class Warning(_Wire, frozen=True):  # the domain word; shadows the builtin inside this module only
+    """A missile warning (fields for the C2 engineer; positions ECEF metres)."""
+
+    threat_track_number: TrackNumber
+    node: NationCode
+    time: float
+    revision: int = 0
+    status: Literal["new", "update", "retracted"] = "new"
+    launch_point: Vec3 | None = None
+    launch_time: float | None = None
+    impact_point: Vec3 | None = None
+    impact_ellipse: Ellipse | None = None
+    impact_time: float | None = None
+    endangered_assets: tuple[str, ...] = ()
+    label: Label = Label()
+
+
+Payload = TrackReport | TrackDrop | ReportBatch | Status | Warning
+PayloadKind = Literal["track_report", "track_drop", "report_batch", "status", "warning"]
+
+PAYLOAD_TYPES: Final[dict[str, type[Payload]]] = {
+    "track_report": TrackReport,
+    "track_drop": TrackDrop,
+    "report_batch": ReportBatch,
+    "status": Status,
+    "warning": Warning,
+}
+KIND_OF: Final[dict[type, str]] = {t: k for k, t in PAYLOAD_TYPES.items()}
+
+
+class Envelope(msgspec.Struct, array_like=True, frozen=True, kw_only=True):
+    """A signed message. ``signature`` is Ed25519 over :func:`signing_bytes` (64 bytes).
+
+    ``recipient`` is the nation the envelope is for ("" = any ally); it is signed, so an
+    envelope cannot be re-addressed to another nation.
+    """
+
+    version: int
+    sender: str
+    recipient: str
+    sequence: int
+    time_sent: float
+    kind: str
+    payload: bytes
+    signature: bytes = b""
+
+
+_SIGNING_DOMAIN: Final = b"kizuna/envelope/v1\x00"
+_envelope_encoder = msgspec.msgpack.Encoder()
+_envelope_decoder = msgspec.msgpack.Decoder(Envelope)
+_payload_decoders: dict[str, msgspec.msgpack.Decoder[Payload]] = {
+    k: msgspec.msgpack.Decoder(t) for k, t in PAYLOAD_TYPES.items()
+}
+
+
+def signing_bytes(envelope: Envelope) -> bytes:
+    """The canonical bytes a signature covers: a domain tag and every field but the signature."""
+    body = (
+        envelope.version,
+        envelope.sender,
+        envelope.recipient,
+        envelope.sequence,
+        envelope.time_sent,
+        envelope.kind,
+        envelope.payload,
+    )
+    return _SIGNING_DOMAIN + _envelope_encoder.encode(body)
+
+
+def encode_payload(payload: Payload) -> tuple[str, bytes]:
+    """(kind, MessagePack bytes) of a payload Struct."""
+    kind = KIND_OF.get(type(payload))
+    if kind is None:
+        raise TypeError(f"not a payload type: {type(payload).__name__}")
+    return kind, _envelope_encoder.encode(payload)
+
+
+def encode_envelope(envelope: Envelope) -> bytes:
+    return _envelope_encoder.encode(envelope)
+
+
+def _wire_error_from_msgspec(exc: Exception, what: str) -> WireError:
+    text = str(exc)[:200]
+    if "truncated" in text:
+        return WireError.of("truncated", f"{what} ends early", got=text)
+    return WireError.of("malformed", f"{what} is not valid", got=text)
+
+
+def decode_envelope(
+    data: bytes, max_size: int = DEFAULT_MAX_ENVELOPE_BYTES, source: str = "wire"
+) -> Envelope:
+    """Decode an envelope from untrusted bytes; check size, shape and major version.
+
+    Does not verify the signature (see ``kizuna.security.signing.Verifier``) and does not
+    decode the payload (see :func:`decode_payload`). Raises only :class:`WireError`.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise WireError.of("malformed", "envelope is not bytes", got=type(data).__name__)
+    if len(data) > max_size:
+        raise WireError.of(
+            "oversized", "envelope too large", got=len(data), expected=f"<= {max_size} bytes"
+        )
+    try:
+        env = _envelope_decoder.decode(data)
+    except Exception as exc:  # the contract: untrusted bytes never raise anything else
+        raise _wire_error_from_msgspec(exc, "envelope") from None
+    if env.version != WIRE_MAJOR_VERSION:
+        raise WireError.of(
+            "version",
+            "unsupported wire major version",
+            where="version",
+            got=env.version,
+            expected=str(WIRE_MAJOR_VERSION),
+        )
+    if env.kind not in PAYLOAD_TYPES:
+        raise WireError.of(
+            "unknown_kind",
+            "unknown payload kind",
+            where="kind",
+            got=env.kind[:40],
+            expected=" | ".join(PAYLOAD_TYPES),
+        )
+    return env
+
+
+def decode_payload(envelope: Envelope) -> Payload:
+    """Decode an envelope's payload into its Struct. Raises only :class:`WireError`."""
+    decoder = _payload_decoders.get(envelope.kind)
+    if decoder is None:
+        raise WireError.of("unknown_kind", "unknown payload kind", where="kind", got=envelope.kind)
+    try:
+        return decoder.decode(envelope.payload)
+    except Exception as exc:  # the contract: untrusted bytes never raise anything else
+        raise _wire_error_from_msgspec(exc, f"{envelope.kind} payload") from None
+
+
+def covariance_upper(matrix: npt.ArrayLike) -> list[float]:
+    """The 21 upper-triangle values (row by row) of a 6x6 covariance matrix."""
+    m = np.asarray(matrix, dtype=float)
+    rows, cols = np.triu_indices(6)
+    return [float(v) for v in m[rows, cols]]
+
+
+def covariance_matrix(values: list[float]) -> npt.NDArray[np.float64]:
+    """A 6x6 covariance from 21 upper-triangle or 36 row-major values."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 36:
+        return v.reshape(6, 6)
+    if v.size != 21:
+        raise ValueError(f"covariance has {v.size} values, expected 21 or 36")
+    m = np.zeros((6, 6))
+    rows, cols = np.triu_indices(6)
+    m[rows, cols] = v
+    m[cols, rows] = v
+    return m
