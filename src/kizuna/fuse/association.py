@@ -1,0 +1,139 @@
+"""Track-to-track association (T2TA): which of two nodes' tracks are the same object.
+
+Test statistic (Bar-Shalom & Li, Multitarget-Multisensor Tracking: Principles and Techniques,
+1995, §8.4; Bar-Shalom, "On the track-to-track correlation problem", IEEE TAC 26(2), 1981):
+
+    d² = Δᵀ (P_a + P_b − P_ab − P_ba)⁻¹ Δ,    Δ = x_a − x_b,
+
+gated at the χ²(n) quantile. Nobody in a coalition network tracks the cross-covariance P_ab, so
+we **ignore it** (P_ab = 0). Because the true cross-covariance is positive (common process
+noise), ignoring it *over*-states the covariance of Δ, so the gate is slightly looser than the
+exact one: the price is a few more candidate pairs (resolved by the assignment below), never a
+missed true pair. The states must be at a common time (predict first).
+
+Scaling: a kd-tree on positions (scipy ``cKDTree``) pre-gates candidate pairs within a radius
+large enough to contain the χ² gate, so cost grows near-linearly with the number of tracks; the
+bipartite candidate graph is split into connected clusters
+(``scipy.sparse.csgraph.connected_components``), and each cluster is solved optimally one-to-one
+with ``scipy.optimize.linear_sum_assignment`` on d² (global nearest neighbour).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+from scipy.stats import chi2
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+_NOT_GATED = 1e12  # cost of a pair outside the gate inside a cluster's cost matrix
+
+
+def chi2_gate(probability: float, dims: int = 6) -> float:
+    """The χ²(dims) quantile used as the gate on d²."""
+    return float(chi2.ppf(probability, dims))
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Candidate or assigned pairs: rows ``a`` of set A with rows ``b`` of set B, distance d²."""
+
+    a: I64
+    b: I64
+    d2: F64
+
+    def __len__(self) -> int:
+        return int(self.a.shape[0])
+
+
+def _empty_pairs() -> Pairs:
+    return Pairs(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+
+
+def statistical_distance(xa: F64, Pa: F64, xb: F64, Pb: F64) -> F64:
+    """d² for K row-aligned pairs (cross-covariance ignored; see module docstring)."""
+    delta = xa - xb
+    S = Pa + Pb
+    sol = np.linalg.solve(S, delta[..., None])[..., 0]
+    return np.asarray(np.einsum("ki,ki->k", delta, sol))
+
+
+def candidate_pairs(xa: F64, Pa: F64, xb: F64, Pb: F64, gate: float) -> Pairs:
+    """All pairs (i in A, j in B) with d² ≤ gate, found via a kd-tree position pre-gate.
+
+    The pre-gate radius for row i is √gate · √(λmax(Pa_i,pos) + max_j λmax(Pb_j,pos)): any pair
+    within the χ² gate on the full state is within the gate on position alone, whose ellipsoid
+    lies inside that sphere.
+    """
+    na, nb = xa.shape[0], xb.shape[0]
+    if na == 0 or nb == 0:
+        return _empty_pairs()
+    # Largest eigenvalue bounded by the trace: cheap and still a valid (looser) radius.
+    ta = np.trace(Pa[:, :3, :3], axis1=1, axis2=2)
+    tb = np.trace(Pb[:, :3, :3], axis1=1, axis2=2)
+    radius = np.sqrt(gate) * np.sqrt(ta + tb.max())
+    tree = cKDTree(xb[:, :3])
+    hits = tree.query_ball_point(xa[:, :3], r=radius)
+    counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=na)
+    if counts.sum() == 0:
+        return _empty_pairs()
+    ia = np.repeat(np.arange(na, dtype=np.int64), counts)
+    ib = np.fromiter((j for h in hits for j in h), dtype=np.int64, count=int(counts.sum()))
+    d2 = statistical_distance(xa[ia], Pa[ia], xb[ib], Pb[ib])
+    keep = d2 <= gate
+    return Pairs(ia[keep], ib[keep], d2[keep])
+
+
+def assign(candidates: Pairs, na: int, nb: int) -> Pairs:
+    """Optimal one-to-one assignment minimising Σd² within each connected cluster of pairs.
+
+    Assignment is per cluster (exact: clusters share no rows), minimising the number of
+    unassigned rows first (every gated pair is cheaper than leaving both rows free), then Σd².
+    Deterministic: ties are broken by scipy's fixed algorithm on row-ordered inputs.
+    """
+    if len(candidates) == 0:
+        return candidates
+    a, b, d2 = candidates.a, candidates.b, candidates.d2
+    # Fast path: pairs whose rows appear in no other pair are their own cluster.
+    count_a = np.bincount(a, minlength=na)
+    count_b = np.bincount(b, minlength=nb)
+    lonely = (count_a[a] == 1) & (count_b[b] == 1)
+    out_a = [a[lonely]]
+    out_b = [b[lonely]]
+    out_d = [d2[lonely]]
+    rest = ~lonely
+    if rest.any():
+        ra, rb, rd = a[rest], b[rest], d2[rest]
+        graph = coo_matrix((np.ones(ra.size), (ra, na + rb)), shape=(na + nb, na + nb))
+        _, labels = connected_components(graph, directed=False)
+        cluster = labels[ra]
+        order = np.argsort(cluster, kind="stable")
+        ra, rb, rd, cluster = ra[order], rb[order], rd[order], cluster[order]
+        bounds = np.flatnonzero(np.diff(cluster)) + 1
+        for sa, sb, sd in zip(
+            np.split(ra, bounds), np.split(rb, bounds), np.split(rd, bounds), strict=True
+        ):
+            rows, ri = np.unique(sa, return_inverse=True)
+            cols, ci = np.unique(sb, return_inverse=True)
+            cost = np.full((rows.size, cols.size), _NOT_GATED)
+            cost[ri, ci] = sd
+            r, c = linear_sum_assignment(cost)
+            ok = cost[r, c] < _NOT_GATED
+            out_a.append(rows[r[ok]])
+            out_b.append(cols[c[ok]])
+            out_d.append(cost[r[ok], c[ok]])
+    ra = np.concatenate(out_a)
+    order = np.argsort(ra, kind="stable")
+    return Pairs(ra[order], np.concatenate(out_b)[order], np.concatenate(out_d)[order])
+
+
+def associate(xa: F64, Pa: F64, xb: F64, Pb: F64, gate: float) -> Pairs:
+    """Gate then assign: one-to-one pairs of same-object tracks between sets A and B."""
+    return assign(candidate_pairs(xa, Pa, xb, Pb, gate), xa.shape[0], xb.shape[0])
