@@ -1,0 +1,322 @@
+"""Sensor models and platforms: detection statistics, coverage, noise, space IR, orbits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from kizuna.geo import aer_to_ecef, ecef_to_geodetic, geodetic_to_ecef
+from kizuna.plots import KIND_RADAR, KIND_SPACE_IR
+from kizuna.scenario import Orbit, Point, Sensor
+from kizuna.sim.platforms import FixedSite, OrbitPlatform, RoutePlatform, platform_for
+from kizuna.sim.sensors import (
+    RadarModel,
+    SensorPose,
+    SpaceIrModel,
+    component_rng,
+    stable_hash64,
+    swerling1_pd,
+    swerling1_snr,
+)
+
+SITE = Point(lat_deg=35.0, lon_deg=135.0, alt_m=10.0)
+CONFIDENCE = 0.999
+
+
+def radar(**overrides: object) -> Sensor:
+    fields: dict[str, object] = {
+        "id": "r1",
+        "nation": "JPN",
+        "kind": "radar",
+        "site": SITE,
+        "sigma_range_m": 50.0,
+        "sigma_az_deg": 0.2,
+        "sigma_el_deg": 0.1,
+        "ref_range_km": 300.0,
+        "ref_rcs_m2": 1.0,
+        "ref_pd": 0.5,
+        "pfa": 1e-6,
+        "max_range_km": 500.0,
+        "clutter_rate": 0.0,
+    }
+    fields.update(overrides)
+    return Sensor(**fields)  # type: ignore[arg-type]
+
+
+def pose_of(sensor: Sensor) -> SensorPose:
+    return platform_for(sensor).pose_at(0.0)
+
+
+def targets_at(pose: SensorPose, az_deg: object, el_deg: object, range_m: object) -> np.ndarray:
+    """ECEF of targets at the given (az, el, range) from the pose."""
+    az, el, rng = np.broadcast_arrays(
+        np.radians(np.asarray(az_deg, float)),
+        np.radians(np.asarray(el_deg, float)),
+        np.asarray(range_m, float),
+    )
+    return aer_to_ecef(az, el, rng, pose.lat_rad, pose.lon_rad, pose.alt_m).reshape(-1, 3)
+
+
+def scan_ids(model: RadarModel, pose: SensorPose, ecef: np.ndarray, scans: int, seed: int = 1):
+    """Truth ids reported over many scans of the same targets (huge RCS: Pd ≈ 1)."""
+    gen = np.random.default_rng(seed)
+    ids = np.arange(len(ecef), dtype=np.int64)
+    rcs = np.full(len(ecef), 1e6)
+    seen: list[np.ndarray] = []
+    for k in range(scans):
+        batch = model.scan(float(k), pose, ecef, rcs, ids, gen)
+        seen.append(batch.truth_id)
+    return np.concatenate(seen)
+
+
+# --- Swerling 1 detection model -------------------------------------------------------------
+def test_swerling1_inverse_and_reference_point() -> None:
+    for pd, pfa in [(0.5, 1e-6), (0.9, 1e-4), (0.2, 1e-8)]:
+        snr = swerling1_snr(pd, pfa)
+        assert swerling1_pd(snr, pfa) == pytest.approx(pd, rel=1e-12)
+    # Textbook check: Pd = 0.5 at Pfa = 1e-6 needs ln(1e-6)/ln(0.5) − 1 ≈ 18.93 (12.8 dB).
+    assert 10 * np.log10(swerling1_snr(0.5, 1e-6)) == pytest.approx(12.77, abs=0.01)
+    model = RadarModel.from_sensor(radar(), 0)
+    assert model.pd(1.0, 300e3) == pytest.approx(0.5, rel=1e-12)
+    # SNR ∝ σ/R⁴: doubling range costs 12 dB; 16× the RCS buys it back.
+    assert model.snr(1.0, 600e3) == pytest.approx(model.snr_ref / 16.0)
+    assert model.pd(16.0, 600e3) == pytest.approx(0.5, rel=1e-12)
+    with pytest.raises(ValueError):
+        swerling1_snr(1e-7, 1e-6)
+
+
+@pytest.mark.parametrize(("rcs_m2", "range_km"), [(1.0, 300.0), (1.0, 450.0), (10.0, 200.0)])
+def test_empirical_pd_matches_model_within_binomial_bound(rcs_m2: float, range_km: float) -> None:
+    sensor = radar()
+    model = RadarModel.from_sensor(sensor, 0)
+    pose = pose_of(sensor)
+    n = 20000
+    az = np.linspace(0.0, 360.0, n, endpoint=False)
+    ecef = targets_at(pose, az, 3.0, range_km * 1e3)
+    batch = model.scan(
+        0.0,
+        pose,
+        ecef,
+        np.full(n, rcs_m2),
+        np.arange(n, dtype=np.int64),
+        np.random.default_rng(11),
+    )
+    p = float(model.pd(rcs_m2, range_km * 1e3))
+    assert 0.01 < p < 0.99  # the test means something at this operating point
+    lo, hi = stats.binom.interval(CONFIDENCE, n, p)
+    assert lo <= len(batch) <= hi, (len(batch), n * p)
+
+
+def test_false_alarms_are_poisson_and_inside_the_coverage() -> None:
+    sensor = radar(
+        clutter_rate=4.0,
+        boresight_az_deg=350.0,
+        fov_az_deg=60.0,
+        min_elevation_deg=1.0,
+        max_elevation_deg=30.0,
+    )
+    model = RadarModel.from_sensor(sensor, 3)
+    pose = pose_of(sensor)
+    gen = np.random.default_rng(5)
+    none = np.zeros((0, 3))
+    counts = []
+    batches = []
+    for k in range(3000):
+        b = model.scan(float(k), pose, none, np.zeros(0), np.zeros(0, np.int64), gen)
+        counts.append(len(b))
+        batches.append(b)
+    c = np.asarray(counts, float)
+    n = c.size
+    # Mean: normal approximation to the sum of n Poisson(λ) counts.
+    z = stats.norm.ppf(0.5 + CONFIDENCE / 2)
+    assert abs(c.mean() - 4.0) <= z * np.sqrt(4.0 / n)
+    # Dispersion: Σ(x − x̄)²/x̄ ~ χ²(n − 1) for Poisson counts (Fisher's index of dispersion).
+    dispersion = ((c - c.mean()) ** 2).sum() / c.mean()
+    lo, hi = stats.chi2.interval(CONFIDENCE, n - 1)
+    assert lo <= dispersion <= hi
+    rng = np.concatenate([b.range_m for b in batches])
+    az = np.degrees(np.concatenate([b.azimuth_rad for b in batches]))
+    el = np.degrees(np.concatenate([b.elevation_rad for b in batches]))
+    ids = np.concatenate([b.truth_id for b in batches])
+    assert np.all(ids == -1)
+    assert np.all((rng > 0) & (rng <= 500e3))
+    off_boresight = (az - 350.0 + 180.0) % 360.0 - 180.0
+    assert np.all(np.abs(off_boresight) <= 30.0)
+    assert off_boresight.min() < -25 and off_boresight.max() > 25  # spread over the sector
+    assert np.all((el >= 1.0) & (el <= 30.0))
+    assert np.all(np.concatenate([b.sensor_index for b in batches]) == 3)
+
+
+# --- Coverage: never reported where the sensor cannot see ------------------------------------
+def test_beyond_radar_horizon_is_never_reported_but_inside_is() -> None:
+    sensor = radar(min_elevation_deg=-5.0)  # elevation limit out of the way: horizon decides
+    model = RadarModel.from_sensor(sensor, 0)
+    pose = pose_of(sensor)
+    # 4/3-Earth horizon for a 10 m mast and a 100 m target ≈ 13.0 + 41.2 ≈ 54 km.
+    lat0, lon0 = np.radians(SITE.lat_deg), np.radians(SITE.lon_deg)
+    north = np.array([40e3, 50e3, 60e3, 100e3]) / 6371e3
+    ecef = geodetic_to_ecef(lat0 + north, lon0, 100.0)
+    ids = scan_ids(model, pose, ecef, 50)
+    assert set(np.unique(ids).tolist()) == {0, 1}
+
+
+def test_earth_blocked_target_is_never_reported() -> None:
+    # A very long-range radar: a satellite-height target behind the Earth is within max_range
+    # and above the horizon-distance formula's reach, but the Earth is in the way.
+    sensor = radar(max_range_km=20000.0, min_elevation_deg=-90.0)
+    model = RadarModel.from_sensor(sensor, 0)
+    pose = pose_of(sensor)
+    lat0, lon0 = np.radians(SITE.lat_deg), np.radians(SITE.lon_deg)
+    behind = geodetic_to_ecef(-lat0, lon0 + np.pi, 2000e3)  # antipode, 2,000 km up
+    overhead = geodetic_to_ecef(lat0, lon0, 2000e3)
+    ids = scan_ids(model, pose, np.vstack([behind, overhead]), 30)
+    assert set(np.unique(ids).tolist()) == {1}
+
+
+def test_azimuth_fov_with_wraparound_and_elevation_limits() -> None:
+    sensor = radar(boresight_az_deg=10.0, fov_az_deg=60.0, max_elevation_deg=45.0)
+    model = RadarModel.from_sensor(sensor, 0)
+    pose = pose_of(sensor)
+    az = [345.0, 15.0, 39.0, 41.0, 335.0, 190.0, 10.0]
+    el = [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 60.0]
+    ecef = targets_at(pose, az, el, 100e3)
+    ids = scan_ids(model, pose, ecef, 30)
+    # In: 345° (wraps through north), 15°, 39°. Out: 41°, 335°, behind, above max elevation.
+    assert set(np.unique(ids).tolist()) == {0, 1, 2}
+
+
+def test_beyond_max_range_is_never_reported() -> None:
+    sensor = radar(max_range_km=200.0)
+    model = RadarModel.from_sensor(sensor, 0)
+    pose = pose_of(sensor)
+    ecef = targets_at(pose, [90.0, 90.0], [20.0, 20.0], [190e3, 210e3])
+    assert set(np.unique(scan_ids(model, pose, ecef, 30)).tolist()) == {0}
+
+
+# --- Measurement noise -----------------------------------------------------------------------
+def test_noise_is_unbiased_with_the_configured_sigma() -> None:
+    sensor = radar(sigma_range_m=75.0, sigma_az_deg=0.3, sigma_el_deg=0.15)
+    model = RadarModel.from_sensor(sensor, 0)
+    pose = pose_of(sensor)
+    n = 5000
+    true_az = np.linspace(0.0, 359.0, n)
+    true_el = np.full(n, 10.0)
+    true_rng = np.linspace(50e3, 150e3, n)
+    ecef = targets_at(pose, true_az, true_el, true_rng)
+    b = model.scan(
+        0.0, pose, ecef, np.full(n, 1e6), np.arange(n, dtype=np.int64), np.random.default_rng(3)
+    )
+    assert len(b) == n
+    ids = b.truth_id
+    residuals = {
+        "range": (b.range_m - true_rng[ids], 75.0),
+        "az": (
+            np.degrees((b.azimuth_rad - np.radians(true_az[ids]) + np.pi) % (2 * np.pi) - np.pi),
+            0.3,
+        ),
+        "el": (np.degrees(b.elevation_rad) - true_el[ids], 0.15),
+    }
+    lo, hi = stats.chi2.interval(CONFIDENCE, n)
+    z = stats.norm.ppf(0.5 + CONFIDENCE / 2)
+    for name, (r, sigma) in residuals.items():
+        assert abs(r.mean()) <= z * sigma / np.sqrt(n), name
+        assert lo <= (r**2).sum() / sigma**2 <= hi, name
+    assert np.all(b.sigma_range_m == 75.0)
+    assert np.allclose(np.degrees(b.sigma_azimuth_rad), 0.3)
+    assert np.allclose(np.degrees(b.sigma_elevation_rad), 0.15)
+    assert np.all(b.kind == KIND_RADAR)
+    assert np.allclose(b.sensor_ecef, pose.ecef)
+    assert np.all(b.azimuth_rad >= 0) and np.all(b.azimuth_rad < 2 * np.pi)
+
+
+# --- Space infrared --------------------------------------------------------------------------
+def test_space_ir_reports_only_boosting_objects_in_view() -> None:
+    sensor = Sensor(
+        id="ir",
+        nation="USA",
+        kind="space_ir",
+        orbit=Orbit(altitude_km=35786.0, phase_deg=130.0),
+        sigma_az_deg=0.01,
+        sigma_el_deg=0.01,
+        ref_pd=0.9,
+        clutter_rate=0.0,
+    )
+    model = SpaceIrModel.from_sensor(sensor, 2)
+    pose = platform_for(sensor).pose_at(0.0)
+    # Four objects in view (near 130°E), one boosting object on the far side of the Earth.
+    lat = np.radians([30.0, 35.0, 40.0, 20.0, 0.0])
+    lon = np.radians([125.0, 128.0, 132.0, 140.0, -50.0])
+    ecef = geodetic_to_ecef(lat, lon, 30e3)
+    boosting = np.array([True, False, True, False, True])
+    ids = np.array([10, 11, 12, 13, 14], np.int64)
+    gen = np.random.default_rng(9)
+    seen = []
+    count = 0
+    for k in range(200):
+        b = model.scan(float(k), pose, ecef, boosting, ids, gen)
+        seen.append(b.truth_id)
+        count += int(np.sum(b.truth_id == 10))
+        assert np.all(np.isnan(b.range_m)) and np.all(b.kind == KIND_SPACE_IR)
+    assert set(np.unique(np.concatenate(seen)).tolist()) == {10, 12}
+    lo, hi = stats.binom.interval(CONFIDENCE, 200, 0.9)
+    assert lo <= count <= hi
+    # Line of sight points down at the Earth from GEO: elevation near −90°.
+    assert np.all(np.degrees(b.elevation_rad) < -80.0)
+
+
+# --- Platforms -------------------------------------------------------------------------------
+def test_geostationary_orbit_stays_over_its_longitude() -> None:
+    sat = OrbitPlatform.from_orbit(Orbit(altitude_km=35786.0, raan_deg=100.0, phase_deg=40.0))
+    for t in [0.0, 3600.0, 43200.0]:
+        pose = sat.pose_at(t)
+        assert np.degrees(pose.lon_rad) == pytest.approx(140.0, abs=0.01)
+        assert np.degrees(pose.lat_rad) == pytest.approx(0.0, abs=1e-6)
+        assert pose.alt_m == pytest.approx(35786e3, abs=1.0)
+
+
+def test_leo_orbit_period_and_inclination() -> None:
+    orbit = Orbit(altitude_km=1000.0, inclination_deg=60.0, raan_deg=0.0, phase_deg=0.0)
+    sat = OrbitPlatform.from_orbit(orbit)
+    r = 6378137.0 + 1000e3
+    period = 2 * np.pi * np.sqrt(r**3 / 3.986004418e14)  # ≈ 105 min
+    assert period / 60 == pytest.approx(105.1, abs=0.2)
+    assert np.allclose(sat.eci_at(period), sat.eci_at(0.0), atol=1e-3)
+    assert np.linalg.norm(sat.ecef_at(1234.0)) == pytest.approx(r)
+    # Greatest latitude reached equals the inclination; quarter orbit = over the pole-most point.
+    lat, _, _ = ecef_to_geodetic(sat.ecef_at(period / 4))
+    assert np.degrees(lat) == pytest.approx(60.0, abs=0.2)  # geodetic vs geocentric: ~0.17°
+    # The Earth turns under the orbit: ECEF = ECI rotated by −ω⊕t.
+    eci, ecef = sat.eci_at(600.0), sat.ecef_at(600.0)
+    angle = np.arctan2(eci[1], eci[0]) - np.arctan2(ecef[1], ecef[0])
+    assert angle == pytest.approx(7.292115e-5 * 600.0)
+
+
+def test_route_platform_moves_at_speed_then_holds() -> None:
+    route = [Point(lat_deg=35.0, lon_deg=135.0), Point(lat_deg=35.0, lon_deg=136.0)]
+    ship = RoutePlatform(route, 10.0)
+    p0, p1 = ship.pose_at(0.0).ecef, ship.pose_at(100.0).ecef
+    assert np.linalg.norm(p1 - p0) == pytest.approx(1000.0, rel=5e-3)
+    end = ship.pose_at(1e7)
+    assert np.degrees(end.lon_rad) == pytest.approx(136.0, abs=1e-9)
+    assert np.degrees(end.lat_rad) == pytest.approx(35.0, abs=1e-9)
+    fixed = platform_for(radar())
+    assert isinstance(fixed, FixedSite)
+    assert fixed.pose_at(0.0) == fixed.pose_at(1e6)
+
+
+def test_component_rng_is_stable_and_independent_per_component() -> None:
+    assert stable_hash64("sensor/a") == stable_hash64("sensor/a")
+    assert stable_hash64("sensor/a") != stable_hash64("sensor/b")
+    a1 = component_rng(42, "sensor/a").random(5)
+    a2 = component_rng(42, "sensor/a").random(5)
+    b = component_rng(42, "sensor/b").random(5)
+    c = component_rng(43, "sensor/a").random(5)
+    assert np.array_equal(a1, a2)
+    assert not np.array_equal(a1, b) and not np.array_equal(a1, c)
+    # Pinned values: a change of hash or seeding would silently change every simulation.
+    assert stable_hash64("sensor/a") == 10017106638465480167
+    assert component_rng(42, "sensor/a").random(2).tolist() == [
+        0.6732349681140626,
+        0.4810421898799183,
+    ]
