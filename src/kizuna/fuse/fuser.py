@@ -1,0 +1,553 @@
+"""The fuser: a node's local tracks plus allies' reports → one picture, one number per object.
+
+State held (all in memory, no I/O, no clock; the caller passes times):
+
+* the node's **local tracks** (latest snapshot from its tracker) and their global numbers;
+* the latest **remote report** per (sender, number), forgotten after ``stale_after_s``;
+* the **numbering** (own block, aliases from merges — :mod:`kizuna.fuse.numbering`);
+* consecutive-association counters for pending merges and splits.
+
+``check(t)`` runs track-to-track association (:mod:`kizuna.fuse.association`) of local tracks
+against each ally's reports and of allies' reports against each other, all predicted to ``t``;
+numbers new local tracks (adopt or mint); merges numbers associated ``confirm_checks`` times in
+a row; splits numbers that keep failing the gate. ``picture(t)`` fuses every entry sharing a
+number by covariance intersection (:mod:`kizuna.fuse.covariance_intersection`).
+
+**What a node reports**: only its *local* track (its own sensors' estimate), never the fused
+picture. Re-broadcasting fused tracks would re-circulate allies' data to them (data incest,
+the rumour problem: Bar-Shalom, Willett & Tian, Tracking and Data Fusion, 2011, §8.7) and would
+tie every report's label to every contributor's. CI is still needed when fusing, because
+different nations' local tracks of one object are correlated through the common process noise.
+
+Category of a local track, from kinematics (notional rule of thumb; documented thresholds):
+``unknown`` until the track has ``MIN_HITS_TO_CLASSIFY`` hits; then **ballistic** if speed
+> 1.2 km/s, or altitude > 30 km, or climbing > 250 m/s above 10 km; **cruise** if faster than
+150 m/s below 1.5 km altitude (radar elevation noise is hundreds of metres at long range, so
+"very low" has to be generous); else **air**. Once ballistic, a number stays ballistic.
+Identity: no IFF is modelled, so ``"suspect"`` for ballistic and cruise, ``"unknown"`` otherwise.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from kizuna.fuse.association import associate, chi2_gate
+from kizuna.fuse.covariance_intersection import fuse_many
+from kizuna.fuse.numbering import Numbering, parse_merge_reason
+from kizuna.fuse.reporting import responsible
+from kizuna.messages import (
+    CLASSIFICATIONS,
+    Label,
+    TrackDrop,
+    TrackReport,
+    covariance_matrix,
+    covariance_upper,
+)
+from kizuna.track.motion import ConstantVelocity
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+# WGS84 semi-axes (NIMA TR8350.2, 3rd ed., 2000, table 3.1) for the geocentric-radius altitude
+# approximation used only by the category rule (error < 25 m below 100 km: ample for it).
+_A = 6378137.0
+_B = 6356752.314245
+MIN_HITS_TO_CLASSIFY = 4
+
+
+@dataclass(frozen=True)
+class FuserConfig:
+    gate_probability: float = 0.9999  # χ²(6) gate on the state difference
+    confirm_checks: int = 3  # consecutive checks before merging or splitting numbers
+    stale_after_s: float = 9.0  # forget a remote report not refreshed within this time
+    prediction_q: float = 20.0  # CV white-noise acceleration PSD for predicting entries, m²/s³
+    ci_method: str = "det"
+
+
+@dataclass(frozen=True)
+class LocalTracks:
+    """The node tracker's confirmed tracks, as the fuser needs them (struct-of-arrays)."""
+
+    track_id: I64  # (N,) tracker ids, unique
+    time: F64  # (N,) time of validity of state (the last update)
+    state: F64  # (N, 6) ECEF
+    covariance: F64  # (N, 6, 6)
+    quality: npt.NDArray[np.int64]  # (N,) 0..15
+    hits: npt.NDArray[np.int64]  # (N,)
+    sensors: list[tuple[str, ...]]  # (N,) contributing own sensor ids
+    label: list[Label]  # (N,)
+
+    @staticmethod
+    def empty() -> LocalTracks:
+        return LocalTracks(
+            np.zeros(0, np.int64),
+            np.zeros(0),
+            np.zeros((0, 6)),
+            np.zeros((0, 6, 6)),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            [],
+            [],
+        )
+
+    def __len__(self) -> int:
+        return int(self.track_id.shape[0])
+
+
+@dataclass
+class RemoteEntry:
+    report: TrackReport
+    number: int  # as reported (resolve through aliases before use)
+    state: F64
+    covariance: F64
+    received: float
+
+
+@dataclass(frozen=True)
+class Picture:
+    """What one nation sees at ``time``: one row per global track number (struct-of-arrays)."""
+
+    time: float
+    nation: str
+    track_number: I64  # (N,)
+    state: F64  # (N, 6) ECEF, predicted to ``time``
+    covariance: F64  # (N, 6, 6)
+    quality: npt.NDArray[np.int64]  # (N,)
+    category: list[str]
+    identity: list[str]
+    contributors: list[tuple[str, ...]]  # sensor ids
+    nations: list[tuple[str, ...]]  # contributing nations
+    label: list[Label]
+    source_time: F64  # (N,) measurement time of the newest data in the row
+
+    def __len__(self) -> int:
+        return int(self.track_number.shape[0])
+
+
+@dataclass
+class Entry:
+    """Local and remote entries stacked for association and fusion."""
+
+    number: I64
+    source: list[str]  # nation code of the entry's origin
+    state: F64
+    covariance: F64
+    quality: I64
+    time: F64
+    is_local: npt.NDArray[np.bool_]
+    row: I64  # local row or index into the remote list
+    remote_keys: list[tuple[str, int]] = field(default_factory=list)
+
+
+def geocentric_altitude(position: F64) -> F64:
+    """Height above the WGS84 ellipsoid along the geocentric radius (approximation, metres)."""
+    r = np.linalg.norm(position, axis=-1)
+    sin_lat = position[..., 2] / np.maximum(r, 1.0)
+    cos_lat = np.sqrt(np.maximum(0.0, 1.0 - sin_lat**2))
+    radius = _A * _B / np.sqrt((_B * cos_lat) ** 2 + (_A * sin_lat) ** 2)
+    return np.asarray(r - radius)
+
+
+def classify(state: F64, hits: npt.ArrayLike) -> list[str]:
+    """Kinematic category per row of ``state`` (N, 6) ECEF (rule in the module docstring)."""
+    pos, vel = state[:, :3], state[:, 3:]
+    speed = np.linalg.norm(vel, axis=1)
+    alt = geocentric_altitude(pos)
+    up = pos / np.maximum(np.linalg.norm(pos, axis=1, keepdims=True), 1.0)
+    climb = np.einsum("ij,ij->i", vel, up)
+    ballistic = (speed > 1200.0) | (alt > 30_000.0) | ((climb > 250.0) & (alt > 10_000.0))
+    cruise = (speed > 150.0) & (alt < 1500.0)
+    ready = np.asarray(hits) >= MIN_HITS_TO_CLASSIFY
+    out = np.where(ballistic, "ballistic", np.where(cruise, "cruise", "air"))
+    return [str(c) if r else "unknown" for c, r in zip(out, ready, strict=True)]
+
+
+def combine(labels: list[Label]) -> Label:
+    """Label of content derived from ``labels``: highest classification, intersected sets.
+
+    (Same rule as ``kizuna.security.labels.combine``; kept here until that module lands.)"""
+    level = max(labels, key=lambda lab: CLASSIFICATIONS.index(lab.classification))
+    common = set(labels[0].releasable_to)
+    for lab in labels[1:]:
+        common &= set(lab.releasable_to)
+    return Label(level.classification, tuple(sorted(common)))
+
+
+def identity_for(category: str) -> str:
+    return "suspect" if category in ("ballistic", "cruise") else "unknown"
+
+
+class Fuser:
+    def __init__(self, nations: list[str], nation: str, config: FuserConfig | None = None) -> None:
+        self.nations = list(nations)
+        self.nation = nation
+        self.nation_index = self.nations.index(nation)
+        self.config = config or FuserConfig()
+        self.numbering = Numbering(self.nation_index)
+        self.gate = chi2_gate(self.config.gate_probability, 6)
+        self._cv = ConstantVelocity(3, self.config.prediction_q)
+        self.local = LocalTracks.empty()
+        self.local_number: dict[int, int] = {}  # tracker id -> number (as assigned)
+        self.remote: dict[tuple[str, int], RemoteEntry] = {}
+        self.reporting: set[int] = set()  # numbers this node currently reports
+        self.category_memory: dict[int, str] = {}
+        self._pair_count: dict[tuple[int, int], int] = {}
+        self._split_count: dict[tuple[int, str], int] = {}
+        self._excluded: set[tuple[str, int]] = set()
+        self.events: dict[str, int] = defaultdict(int)  # merges, splits, adoptions, mints
+
+    # -- inputs ---------------------------------------------------------------------------
+    def set_local(self, tracks: LocalTracks) -> None:
+        self.local = tracks
+
+    def on_report(self, report: TrackReport, now: float) -> None:
+        key = (report.node, int(report.track_number))
+        old = self.remote.get(key)
+        if old is not None and old.report.time > report.time:
+            return  # an older state arriving late: keep the newer one
+        self.remote[key] = RemoteEntry(
+            report,
+            int(report.track_number),
+            np.asarray(report.state, dtype=np.float64),
+            covariance_matrix(list(report.covariance)),
+            now,
+        )
+
+    def on_drop(self, drop: TrackDrop) -> None:
+        survivor = parse_merge_reason(drop.reason)
+        # The sender re-reports under the survivor; the old key would only double count.
+        if survivor is not None and self.numbering.merge(int(drop.track_number), survivor):
+            self.events["merges_heard"] += 1
+        self.remote.pop((drop.node, int(drop.track_number)), None)
+
+    # -- helpers --------------------------------------------------------------------------
+    def _entries(self, t: float, *, for_picture: bool) -> Entry:
+        """Numbered local tracks and fresh remote entries, predicted to ``t``."""
+        cfg = self.config
+        for key in [k for k, e in self.remote.items() if t - e.received > cfg.stale_after_s]:
+            del self.remote[key]
+        resolve = self.numbering.resolve
+        loc = self.local
+        l_rows = [i for i, tid in enumerate(loc.track_id.tolist()) if tid in self.local_number]
+        if not for_picture:
+            l_rows = list(range(len(loc)))
+        l_num = [
+            resolve(self.local_number[int(loc.track_id[i])])
+            if int(loc.track_id[i]) in self.local_number
+            else -1
+            for i in l_rows
+        ]
+        # One remote entry per (sender, resolved number): the newest state.
+        best: dict[tuple[str, int], tuple[str, int]] = {}
+        for key in sorted(self.remote):
+            entry = self.remote[key]
+            rkey = (key[0], resolve(entry.number))
+            if for_picture and rkey in self._excluded:
+                continue
+            cur = best.get(rkey)
+            if cur is None or self.remote[cur].report.time < entry.report.time:
+                best[rkey] = key
+        r_keys = [best[k] for k in sorted(best)]
+        r_num = [resolve(self.remote[k].number) for k in r_keys]
+        n_l, n_r = len(l_rows), len(r_keys)
+        state = np.zeros((n_l + n_r, 6))
+        cov = np.zeros((n_l + n_r, 6, 6))
+        times = np.zeros(n_l + n_r)
+        quality = np.zeros(n_l + n_r, np.int64)
+        if n_l:
+            idx = np.asarray(l_rows)
+            state[:n_l] = loc.state[idx]
+            cov[:n_l] = loc.covariance[idx]
+            times[:n_l] = loc.time[idx]
+            quality[:n_l] = loc.quality[idx]
+        for j, k in enumerate(r_keys):
+            e = self.remote[k]
+            state[n_l + j] = e.state
+            cov[n_l + j] = e.covariance
+            times[n_l + j] = e.report.time
+            quality[n_l + j] = e.report.quality
+        if n_l + n_r:
+            state, cov = self._cv.predict(state, cov, np.maximum(t - times, 0.0))
+        return Entry(
+            number=np.asarray(l_num + r_num, dtype=np.int64),
+            source=[self.nation] * n_l + [k[0] for k in r_keys],
+            state=state,
+            covariance=cov,
+            quality=quality,
+            time=times,
+            is_local=np.arange(n_l + n_r) < n_l,
+            row=np.asarray(l_rows + list(range(n_r)), dtype=np.int64),
+            remote_keys=r_keys,
+        )
+
+    # -- association, numbering -----------------------------------------------------------
+    def check(self, t: float) -> list[tuple[int, str]]:
+        """Associate, number, merge and split at time ``t``; returns drops to send
+        as (number, reason)."""
+        drops: list[tuple[int, str]] = []
+        resolve = self.numbering.resolve
+        current = set(self.local.track_id.tolist())
+        for tid in [k for k in self.local_number if k not in current]:
+            number = resolve(self.local_number.pop(tid))
+            still_held = any(resolve(n) == number for n in self.local_number.values())
+            if number in self.reporting and not still_held:
+                self.reporting.discard(number)
+                drops.append((number, "lost"))
+        ent = self._entries(t, for_picture=False)
+        local_idx = np.flatnonzero(ent.is_local)
+        senders = sorted({s for s, loc in zip(ent.source, ent.is_local, strict=True) if not loc})
+        by_sender = {
+            s: np.asarray(
+                [i for i, src in enumerate(ent.source) if src == s and not ent.is_local[i]],
+                dtype=np.int64,
+            )
+            for s in senders
+        }
+        seen_pairs: set[tuple[int, int]] = set()
+        seen_splits: set[tuple[int, str]] = set()
+        excluded: set[tuple[str, int]] = set()
+        adopt: dict[int, list[tuple[float, int]]] = defaultdict(list)
+
+        def note_pair(a: int, b: int) -> None:
+            key = (min(a, b), max(a, b))
+            if key not in seen_pairs:
+                seen_pairs.add(key)
+                self._pair_count[key] = self._pair_count.get(key, 0) + 1
+
+        for s in senders:
+            rows = by_sender[s]
+            pairs = associate(
+                ent.state[local_idx],
+                ent.covariance[local_idx],
+                ent.state[rows],
+                ent.covariance[rows],
+                self.gate,
+            )
+            paired: set[tuple[int, int]] = set()
+            for i, j, d2 in zip(pairs.a.tolist(), pairs.b.tolist(), pairs.d2.tolist(), strict=True):
+                li, rj = int(local_idx[i]), int(rows[j])
+                paired.add((li, rj))
+                ln, rn = int(ent.number[li]), int(ent.number[rj])
+                if ln < 0:
+                    adopt[int(self.local.track_id[ent.row[li]])].append((d2, rn))
+                elif ln != rn:
+                    note_pair(ln, rn)
+            # Same number, not associated: a possible split (one number on two objects).
+            for rj in rows.tolist():
+                rn = int(ent.number[rj])
+                for li in local_idx.tolist():
+                    if int(ent.number[li]) == rn and (li, rj) not in paired:
+                        key = (rn, s)
+                        if key not in seen_splits:
+                            seen_splits.add(key)
+                            self._split_count[key] = self._split_count.get(key, 0) + 1
+                        excluded.add((s, rn))
+        # Allies' reports against each other: two numbers from two senders for one object.
+        for a_i, sa in enumerate(senders):
+            for sb in senders[a_i + 1 :]:
+                ra, rb = by_sender[sa], by_sender[sb]
+                pairs = associate(
+                    ent.state[ra], ent.covariance[ra], ent.state[rb], ent.covariance[rb], self.gate
+                )
+                for i, j in zip(pairs.a.tolist(), pairs.b.tolist(), strict=True):
+                    na, nb = int(ent.number[ra[i]]), int(ent.number[rb[j]])
+                    if na != nb:
+                        note_pair(na, nb)
+        # Number new local tracks: adopt the best-gated ally number not already held, or mint.
+        held = {resolve(n) for n in self.local_number.values()}
+        for tid in sorted(int(x) for x in self.local.track_id.tolist()):
+            if tid in self.local_number:
+                continue
+            choice = None
+            for _, rn in sorted(adopt.get(tid, [])):
+                if rn not in held:
+                    choice = rn
+                    break
+            if choice is None:
+                choice = self.numbering.mint()
+                self.events["minted"] += 1
+            else:
+                self.events["adopted"] += 1
+            self.local_number[tid] = choice
+            held.add(choice)
+        # Consecutive counts: a pair not seen this check starts again from zero.
+        self._pair_count = {k: v for k, v in self._pair_count.items() if k in seen_pairs}
+        self._split_count = {k: v for k, v in self._split_count.items() if k in seen_splits}
+        for pair in sorted(self._pair_count):
+            if self._pair_count[pair] >= self.config.confirm_checks:
+                del self._pair_count[pair]
+                result = self.numbering.merge(*pair)
+                if result is not None:
+                    retired, kept = result
+                    self.events["merges"] += 1
+                    drops.append((retired, f"merged into {kept}"))
+                    if retired in self.reporting:
+                        self.reporting.discard(retired)
+        for split in sorted(self._split_count):
+            if self._split_count[split] >= self.config.confirm_checks:
+                del self._split_count[split]
+                number = split[0]
+                if self.numbering.is_mine(number) and number in self.reporting:
+                    continue  # we keep it; the ally sees our reports and yields
+                for tid, n in list(self.local_number.items()):
+                    if resolve(n) == number:
+                        self.local_number[tid] = self.numbering.mint()
+                        self.events["splits"] += 1
+                if number in self.reporting:
+                    self.reporting.discard(number)
+        self._excluded = excluded
+        self.reporting = {resolve(n) for n in self.reporting}
+        return drops
+
+    # -- outputs --------------------------------------------------------------------------
+    def numbered_local(self) -> tuple[I64, I64]:
+        """(local row, resolved number) of every numbered local track, best quality first per
+        number (so the first row per number is the one to report)."""
+        rows, numbers = [], []
+        for i, tid in enumerate(self.local.track_id.tolist()):
+            if tid in self.local_number:
+                rows.append(i)
+                numbers.append(self.numbering.resolve(self.local_number[tid]))
+        r = np.asarray(rows, dtype=np.int64)
+        n = np.asarray(numbers, dtype=np.int64)
+        if r.size:
+            order = np.lexsort((-self.local.quality[r], n))
+            r, n = r[order], n[order]
+        return r, n
+
+    def best_ally_quality(self, numbers: I64, now: float) -> tuple[I64, I64]:
+        """Best fresh ally quality per number (−1 if none) and that ally's nation index."""
+        best_q = np.full(numbers.shape, -1, dtype=np.int64)
+        best_i = np.full(numbers.shape, len(self.nations), dtype=np.int64)
+        pos = {int(n): k for k, n in enumerate(numbers.tolist())}
+        for key, e in self.remote.items():
+            if now - e.received > self.config.stale_after_s or key in self._excluded:
+                continue
+            k = pos.get(self.numbering.resolve(e.number))
+            if k is None:
+                continue
+            q = int(e.report.quality)
+            idx = self.nations.index(key[0]) if key[0] in self.nations else len(self.nations)
+            if q > best_q[k] or (q == best_q[k] and idx < best_i[k]):
+                best_q[k], best_i[k] = q, idx
+        return best_q, best_i
+
+    def responsible_reports(self, now: float, hysteresis: int = 2) -> list[TrackReport]:
+        """Update reporting responsibility and build this node's reports (one per number it is
+        responsible for): the local track's state at its own time of validity, label from the
+        local track (the node applies its releasability policy per recipient afterwards)."""
+        rows, numbers = self.numbered_local()
+        if rows.size == 0:
+            self.reporting = set()
+            return []
+        first = np.ones(rows.size, dtype=bool)
+        first[1:] = numbers[1:] != numbers[:-1]
+        rows, numbers = rows[first], numbers[first]
+        other_q, other_i = self.best_ally_quality(numbers, now)
+        now_reporting = np.asarray([int(n) in self.reporting for n in numbers.tolist()])
+        mask = responsible(
+            self.local.quality[rows], self.nation_index, now_reporting, other_q, other_i,
+            hysteresis,
+        )  # fmt: skip
+        self.reporting = {int(n) for n in numbers[mask].tolist()}
+        cats = self.local_categories(rows, numbers)
+        out = []
+        loc = self.local
+        for k in np.flatnonzero(mask).tolist():
+            r = int(rows[k])
+            out.append(
+                TrackReport(
+                    track_number=int(numbers[k]),
+                    node=self.nation,
+                    time=float(loc.time[r]),
+                    state=tuple(float(v) for v in loc.state[r]),  # type: ignore[arg-type]
+                    covariance=covariance_upper(loc.covariance[r]),
+                    quality=int(np.clip(loc.quality[r], 0, 15)),
+                    category=cats[k],  # type: ignore[arg-type]
+                    identity=identity_for(cats[k]),  # type: ignore[arg-type]
+                    sensors=loc.sensors[r],
+                    nations=(self.nation,),
+                    label=loc.label[r],
+                    source_time=float(loc.time[r]),
+                )
+            )
+        return out
+
+    def local_categories(self, rows: I64, numbers: I64) -> list[str]:
+        if rows.size == 0:
+            return []
+        cats = classify(self.local.state[rows], self.local.hits[rows])
+        out = []
+        for c, n in zip(cats, numbers.tolist(), strict=True):
+            if self.category_memory.get(n) == "ballistic":
+                c = "ballistic"
+            elif c != "unknown":
+                self.category_memory[n] = c
+            out.append(c)
+        return out
+
+    def picture(self, t: float) -> Picture:
+        ent = self._entries(t, for_picture=True)
+        if ent.number.size == 0:
+            return Picture(
+                t, self.nation, np.zeros(0, np.int64), np.zeros((0, 6)), np.zeros((0, 6, 6)),
+                np.zeros(0, np.int64), [], [], [], [], [], np.zeros(0),
+            )  # fmt: skip
+        groups, fx, fP = fuse_many(ent.state, ent.covariance, ent.number)
+        pos = {int(g): k for k, g in enumerate(groups.tolist())}
+        n = groups.size
+        quality = np.zeros(n, np.int64)
+        source_time = np.full(n, -np.inf)
+        sensors: list[set[str]] = [set() for _ in range(n)]
+        nations: list[set[str]] = [set() for _ in range(n)]
+        labels: list[list[Label]] = [[] for _ in range(n)]
+        cat_votes: list[list[tuple[int, str]]] = [[] for _ in range(n)]
+        local_rows = ent.row[ent.is_local]
+        local_nums = ent.number[ent.is_local]
+        local_cat = dict(
+            zip(local_rows.tolist(), self.local_categories(local_rows, local_nums), strict=True)
+        )
+        for e in range(ent.number.size):
+            k = pos[int(ent.number[e])]
+            quality[k] = max(quality[k], int(ent.quality[e]))
+            if ent.is_local[e]:
+                r = int(ent.row[e])
+                sensors[k].update(self.local.sensors[r])
+                nations[k].add(self.nation)
+                labels[k].append(self.local.label[r])
+                source_time[k] = max(source_time[k], float(self.local.time[r]))
+                cat_votes[k].append((int(ent.quality[e]), local_cat[r]))
+            else:
+                rep = self.remote[ent.remote_keys[int(ent.row[e])]].report
+                sensors[k].update(rep.sensors)
+                nations[k].update(rep.nations)
+                labels[k].append(rep.label)
+                st = rep.source_time if np.isfinite(rep.source_time) else rep.time
+                source_time[k] = max(source_time[k], float(st))
+                cat_votes[k].append((int(rep.quality), rep.category))
+        categories = []
+        for votes in cat_votes:
+            kinds = {c for _, c in votes}
+            if "ballistic" in kinds:
+                categories.append("ballistic")
+            else:
+                known = sorted(((q, c) for q, c in votes if c != "unknown"), reverse=True)
+                categories.append(known[0][1] if known else "unknown")
+        return Picture(
+            time=t,
+            nation=self.nation,
+            track_number=groups.astype(np.int64),
+            state=fx,
+            covariance=fP,
+            quality=quality,
+            category=categories,
+            identity=[identity_for(c) for c in categories],
+            contributors=[tuple(sorted(s)) for s in sensors],
+            nations=[tuple(sorted(s)) for s in nations],
+            label=[combine(ls) for ls in labels],
+            source_time=source_time,
+        )
