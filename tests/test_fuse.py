@@ -42,6 +42,7 @@ def _local(
     return LocalTracks(
         track_id=np.asarray(ids, np.int64),
         time=np.full(n, t),
+        source_time=np.full(n, t),
         state=states,
         covariance=np.broadcast_to(P, (n, 6, 6)).copy(),
         quality=np.full(n, 9, np.int64),

@@ -40,13 +40,13 @@ from kizuna.fuse.covariance_intersection import fuse_many
 from kizuna.fuse.numbering import Numbering, parse_merge_reason
 from kizuna.fuse.reporting import responsible
 from kizuna.messages import (
-    CLASSIFICATIONS,
     Label,
     TrackDrop,
     TrackReport,
     covariance_matrix,
     covariance_upper,
 )
+from kizuna.security.labels import combine
 from kizuna.track.motion import ConstantVelocity
 
 F64 = npt.NDArray[np.float64]
@@ -73,7 +73,8 @@ class LocalTracks:
     """The node tracker's confirmed tracks, as the fuser needs them (struct-of-arrays)."""
 
     track_id: I64  # (N,) tracker ids, unique
-    time: F64  # (N,) time of validity of state (the last update)
+    time: F64  # (N,) time of validity of ``state``
+    source_time: F64  # (N,) measurement time of the newest data in ``state`` (last update)
     state: F64  # (N, 6) ECEF
     covariance: F64  # (N, 6, 6)
     quality: npt.NDArray[np.int64]  # (N,) 0..15
@@ -85,6 +86,7 @@ class LocalTracks:
     def empty() -> LocalTracks:
         return LocalTracks(
             np.zeros(0, np.int64),
+            np.zeros(0),
             np.zeros(0),
             np.zeros((0, 6)),
             np.zeros((0, 6, 6)),
@@ -164,17 +166,6 @@ def classify(state: F64, hits: npt.ArrayLike) -> list[str]:
     ready = np.asarray(hits) >= MIN_HITS_TO_CLASSIFY
     out = np.where(ballistic, "ballistic", np.where(cruise, "cruise", "air"))
     return [str(c) if r else "unknown" for c, r in zip(out, ready, strict=True)]
-
-
-def combine(labels: list[Label]) -> Label:
-    """Label of content derived from ``labels``: highest classification, intersected sets.
-
-    (Same rule as ``kizuna.security.labels.combine``; kept here until that module lands.)"""
-    level = max(labels, key=lambda lab: CLASSIFICATIONS.index(lab.classification))
-    common = set(labels[0].releasable_to)
-    for lab in labels[1:]:
-        common &= set(lab.releasable_to)
-    return Label(level.classification, tuple(sorted(common)))
 
 
 def identity_for(category: str) -> str:
@@ -472,7 +463,7 @@ class Fuser:
                     sensors=loc.sensors[r],
                     nations=(self.nation,),
                     label=loc.label[r],
-                    source_time=float(loc.time[r]),
+                    source_time=float(loc.source_time[r]),
                 )
             )
         return out
@@ -519,7 +510,7 @@ class Fuser:
                 sensors[k].update(self.local.sensors[r])
                 nations[k].add(self.nation)
                 labels[k].append(self.local.label[r])
-                source_time[k] = max(source_time[k], float(self.local.time[r]))
+                source_time[k] = max(source_time[k], float(self.local.source_time[r]))
                 cat_votes[k].append((int(ent.quality[e]), local_cat[r]))
             else:
                 rep = self.remote[ent.remote_keys[int(ent.row[e])]].report
