@@ -9,7 +9,19 @@ import numpy as np
 import pytest
 
 from kizuna import geo
+from kizuna.errors import InputError
+from kizuna.scenario import Scenario
 from kizuna.sim.routes import RouteSet
+from kizuna.sim.truth import (
+    KIND_AIRCRAFT,
+    KIND_BALLISTIC,
+    KIND_CRUISE,
+    PHASE_BOOST,
+    PHASE_FLIGHT,
+    PHASE_MIDCOURSE,
+    Truth,
+    TruthState,
+)
 
 
 def _deg_route(*points: tuple[float, float, float]) -> np.ndarray:
@@ -131,8 +143,126 @@ def test_route_per_object_times() -> None:
         assert np.allclose(p_all[i], rs.state_at(times[i])[0][i])
 
 
-def _scenario(threats_toml: str) -> object:
-    from kizuna.scenario import Scenario
-
+def _scenario(threats_toml: str) -> Scenario:
     text = 'name = "truth-test"\nepoch = 2026-05-01T00:00:00Z\nduration_s = 3600.0\n' + threats_toml
     return msgspec.toml.decode(text.encode(), type=Scenario)
+
+
+AIRCRAFT_AND_MISSILE = """
+[[threat]]
+id = "A-1"
+kind = "aircraft"
+identity = "suspect"
+rcs_m2 = 5.0
+start_time_s = 100.0
+speed_mps = 220.0
+altitude_m = 9000.0
+route = [{lat_deg = 35.0, lon_deg = 128.0}, {lat_deg = 36.0, lon_deg = 132.0, alt_m = 11000.0}]
+
+[[threat]]
+id = "BM-1"
+kind = "ballistic"
+rcs_m2 = 0.1
+launch = {lat_deg = 39.0, lon_deg = 125.0}
+aim = {lat_deg = 35.7, lon_deg = 139.7}
+launch_time_s = 50.0
+trajectory = "minimum-energy"
+
+[[threat]]
+id = "C-1"
+kind = "cruise"
+rcs_m2 = 0.05
+speed_mps = 250.0
+altitude_m = 50.0
+route = [{lat_deg = 30.0, lon_deg = 125.0}, {lat_deg = 30.5, lon_deg = 126.0}]
+"""
+
+
+@pytest.fixture(scope="module")
+def truth() -> Truth:
+    return Truth(_scenario(AIRCRAFT_AND_MISSILE))
+
+
+def test_truth_api_contract(truth: Truth) -> None:
+    assert truth.n_objects == 3
+    assert truth.kind.tolist() == [KIND_AIRCRAFT, KIND_BALLISTIC, KIND_CRUISE]
+    assert truth.names == ["A-1", "BM-1", "C-1"]
+    assert truth.identity == ["suspect", "hostile", "hostile"]
+    state = truth.at(120.0)
+    assert isinstance(state, TruthState)
+    assert state.time == 120.0
+    assert state.object_id.dtype == np.int64 and state.kind.dtype == np.int32
+    assert state.phase.dtype == np.int32
+    assert state.position.shape == (3, 3) and state.velocity.shape == (3, 3)
+    assert state.object_id.tolist() == [0, 1, 2]
+    assert state.phase.tolist() == [PHASE_FLIGHT, PHASE_BOOST, PHASE_FLIGHT]
+    assert state.rcs_m2.tolist() == [5.0, 0.1, 0.05]
+    # Altitudes: the threat default for the first waypoint, the waypoint's own for the second.
+    _, _, alt = geo.ecef_to_geodetic(state.position)
+    assert alt[0] == pytest.approx(9000.0 + (11000.0 - 9000.0) * 20.0 * 220.0 / 380e3, abs=30.0)
+    assert alt[2] == pytest.approx(50.0, abs=1e-3)
+
+
+def test_truth_lifetimes(truth: Truth) -> None:
+    # Before anything starts: only the cruise missile (start 0) is alive.
+    assert truth.at(0.0).object_id.tolist() == [2]
+    assert truth.at(49.0).object_id.tolist() == [2]
+    end = truth.end_times()
+    impact_time, impact = truth.impacts()[1]
+    launch_time, launch = truth.launches()[1]
+    assert launch_time == 50.0
+    assert np.allclose(launch, geo.geodetic_to_ecef(math.radians(39.0), math.radians(125.0), 0.0))
+    assert end[1] == impact_time
+    assert 1 not in truth.at(impact_time + 0.5).object_id
+    assert 1 in truth.at(impact_time - 0.5).object_id
+    aim = geo.geodetic_to_ecef(math.radians(35.7), math.radians(139.7), 0.0)
+    assert np.linalg.norm(impact - aim) < 1000.0
+    # The aircraft leaves at the end of its route, after flying it at its speed.
+    assert 0 in truth.at(end[0] - 0.5).object_id
+    assert 0 not in truth.at(end[0] + 0.5).object_id
+    assert end[0] - 100.0 == pytest.approx(370e3 / 220.0, rel=0.05)
+    # Midcourse after burnout.
+    mid = truth.at(50.0 + 400.0)
+    assert mid.phase[mid.object_id == 1].tolist() == [PHASE_MIDCOURSE]
+
+
+def test_truth_aircraft_flies_at_its_speed(truth: Truth) -> None:
+    dt = 2.0
+    a, b = truth.at(300.0), truth.at(300.0 + dt)
+    assert {0, 2} <= set(a.object_id.tolist()) and {0, 2} <= set(b.object_id.tolist())
+    for oid, speed in ((0, 220.0), (2, 250.0)):
+        step = np.linalg.norm(b.position[b.object_id == oid] - a.position[a.object_id == oid])
+        assert step == pytest.approx(speed * dt, rel=5e-3)
+        assert np.linalg.norm(a.velocity[a.object_id == oid]) == pytest.approx(speed, rel=5e-3)
+
+
+def test_truth_bad_threats_raise_input_error() -> None:
+    bad = """
+[[threat]]
+id = "A-1"
+kind = "aircraft"
+route = [{lat_deg = 35.0, lon_deg = 128.0}]
+
+[[threat]]
+id = "A-2"
+kind = "aircraft"
+route = [{lat_deg = 35.0, lon_deg = 128.0}, {lat_deg = 36.0, lon_deg = 128.0}]
+
+[[threat]]
+id = "BM-1"
+kind = "ballistic"
+launch = {lat_deg = 39.0, lon_deg = 125.0}
+launch_time_s = 0.0
+apogee_km = 300.0
+"""
+    with pytest.raises(InputError) as info:
+        Truth(_scenario(bad), source="bad.toml")
+    text = str(info.value)
+    assert "bad.toml: threat[0].route" in text
+    assert "bad.toml: threat[1].speed_mps" in text
+    assert "bad.toml: threat[2].aim" in text
+
+
+def test_truth_with_no_threats() -> None:
+    state = Truth(_scenario("")).at(10.0)
+    assert len(state) == 0 and state.position.shape == (0, 3)

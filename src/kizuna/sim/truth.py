@@ -1,0 +1,228 @@
+"""Ground truth for every threat in a scenario: where each object is at any time.
+
+``Truth(scenario)`` precomputes once — aircraft and cruise missiles as great-circle routes
+(:mod:`kizuna.sim.routes`), ballistic missiles as integrated trajectories that hit their aim
+point (:mod:`kizuna.sim.ballistic`) — and then answers ``at(t)`` with the objects alive at ``t``
+as struct-of-arrays in ECEF. Object ids are indices into ``scenario.threat``; sensors carry them
+as ``PlotBatch.truth_id``.
+
+Lifetimes: aircraft and cruise missiles exist from ``start_time_s`` to the end of their route
+(then they are removed); ballistic missiles from ``launch_time_s`` until impact.
+Altitudes: a waypoint's ``alt_m`` when non-zero, otherwise the threat's ``altitude_m`` (if set),
+otherwise 0 — because ``Point.alt_m`` defaults to 0 we cannot tell "0 written" from "not
+written", so a route at sea level needs ``altitude_m`` unset or 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from kizuna.errors import InputError, Problem
+from kizuna.plots import F64, I32, I64
+from kizuna.scenario import Scenario, Threat
+from kizuna.sim.ballistic import BallisticTrajectory, default_burn_time_s, solve_ballistic
+from kizuna.sim.routes import RouteSet
+
+KIND_AIRCRAFT, KIND_CRUISE, KIND_BALLISTIC = 0, 1, 2
+PHASE_FLIGHT, PHASE_BOOST, PHASE_MIDCOURSE = 0, 1, 2
+
+_KIND_CODE = {"aircraft": KIND_AIRCRAFT, "cruise": KIND_CRUISE, "ballistic": KIND_BALLISTIC}
+
+
+@dataclass(frozen=True)
+class TruthState:
+    """Objects alive at one time (started and not yet ended or impacted), ordered by id."""
+
+    time: float
+    object_id: I64  # (M,) index into scenario.threat
+    kind: I32  # (M,) KIND_*
+    phase: I32  # (M,) PHASE_*
+    position: F64  # (M, 3) ECEF, m
+    velocity: F64  # (M, 3) ECEF, m/s
+    rcs_m2: F64  # (M,)
+
+    def __len__(self) -> int:
+        return int(self.object_id.shape[0])
+
+
+class Truth:
+    """Precomputed truth for every threat of a scenario."""
+
+    def __init__(self, scenario: Scenario, source: str = "scenario") -> None:
+        threats = scenario.threat
+        self.n_objects: int = len(threats)
+        self.kind: I32 = np.array([_KIND_CODE[t.kind] for t in threats], np.int32)
+        self.identity: list[str] = [t.identity for t in threats]
+        self.names: list[str] = [t.id for t in threats]
+        self.rcs_m2: F64 = np.array([t.rcs_m2 for t in threats], float)
+
+        problems: list[Problem] = []
+        route_ids: list[int] = []
+        waypoints: list[F64] = []
+        speeds: list[float] = []
+        starts: list[float] = []
+        self._ballistic_ids: list[int] = []
+        self._ballistic: list[BallisticTrajectory] = []
+        self._launch_time: list[float] = []
+        for i, threat in enumerate(threats):
+            if threat.kind == "ballistic":
+                continue
+            route = _route_waypoints(threat, i, source, problems)
+            if route is None:
+                continue
+            route_ids.append(i)
+            waypoints.append(route)
+            speeds.append(float(threat.speed_mps or 0.0))
+            starts.append(float(threat.start_time_s))
+        for i, threat in enumerate(threats):
+            if threat.kind != "ballistic":
+                continue
+            trajectory = _solve_threat(threat, i, source, problems)
+            if trajectory is None:
+                continue
+            self._ballistic_ids.append(i)
+            self._ballistic.append(trajectory)
+            self._launch_time.append(float(threat.launch_time_s or 0.0))
+        if problems:
+            raise InputError(problems)
+        self._route_ids: I64 = np.array(route_ids, np.int64)
+        self._routes = RouteSet(waypoints, np.array(speeds), np.array(starts))
+
+    def at(self, t: float) -> TruthState:
+        """Every object alive at time ``t`` (seconds since the scenario epoch)."""
+        pos, vel, active = self._routes.state_at(t)
+        ids = [self._route_ids[active]]
+        kinds = [self.kind[self._route_ids[active]]]
+        phases = [np.full(int(active.sum()), PHASE_FLIGHT, np.int32)]
+        positions = [pos[active]]
+        velocities = [vel[active]]
+        for oid, launch, traj in zip(
+            self._ballistic_ids, self._launch_time, self._ballistic, strict=True
+        ):
+            since = t - launch
+            if since < 0.0 or since > traj.impact_time:
+                continue
+            p, v, ph = traj.state_at(since)
+            ids.append(np.array([oid], np.int64))
+            kinds.append(np.array([KIND_BALLISTIC], np.int32))
+            phases.append(np.asarray(ph, np.int32).reshape(1))
+            positions.append(np.asarray(p, float).reshape(1, 3))
+            velocities.append(np.asarray(v, float).reshape(1, 3))
+        object_id = np.concatenate(ids)
+        order = np.argsort(object_id, kind="stable")
+        object_id = object_id[order]
+        return TruthState(
+            time=float(t),
+            object_id=object_id,
+            kind=np.concatenate(kinds)[order],
+            phase=np.concatenate(phases)[order],
+            position=np.concatenate(positions)[order],
+            velocity=np.concatenate(velocities)[order],
+            rcs_m2=self.rcs_m2[object_id],
+        )
+
+    def impacts(self) -> dict[int, tuple[float, F64]]:
+        """Ballistic object id → (impact time s since epoch, impact point ECEF)."""
+        return {
+            oid: (launch + traj.impact_time, traj.impact_ecef.copy())
+            for oid, launch, traj in zip(
+                self._ballistic_ids, self._launch_time, self._ballistic, strict=True
+            )
+        }
+
+    def launches(self) -> dict[int, tuple[float, F64]]:
+        """Ballistic object id → (launch time s since epoch, launch point ECEF)."""
+        return {
+            oid: (launch, traj.launch_ecef.copy())
+            for oid, launch, traj in zip(
+                self._ballistic_ids, self._launch_time, self._ballistic, strict=True
+            )
+        }
+
+    def end_times(self) -> F64:
+        """Per object: when it leaves the scenario (route end or impact), s since epoch."""
+        end = np.full(self.n_objects, np.nan)
+        end[self._route_ids] = self._routes.end_time_s
+        for oid, launch, traj in zip(
+            self._ballistic_ids, self._launch_time, self._ballistic, strict=True
+        ):
+            end[oid] = launch + traj.impact_time
+        return end
+
+
+def _route_waypoints(
+    threat: Threat, index: int, source: str, problems: list[Problem]
+) -> F64 | None:
+    where = f"threat[{index}]"
+    if not threat.route or len(threat.route) < 2:
+        problems.append(
+            Problem(
+                source,
+                f"{where}.route",
+                f"{threat.kind} '{threat.id}' needs a route",
+                got=len(threat.route or []),
+                expected="at least 2 waypoints",
+            )
+        )
+        return None
+    if threat.speed_mps is None or not threat.speed_mps > 0.0:
+        problems.append(
+            Problem(
+                source,
+                f"{where}.speed_mps",
+                f"{threat.kind} '{threat.id}' needs a speed",
+                got=threat.speed_mps,
+                expected="a speed > 0 m/s",
+            )
+        )
+        return None
+    default_alt = float(threat.altitude_m) if threat.altitude_m is not None else 0.0
+    rows = [
+        (
+            math.radians(p.lat_deg),
+            math.radians(p.lon_deg),
+            p.alt_m if p.alt_m != 0.0 else default_alt,
+        )
+        for p in threat.route
+    ]
+    return np.array(rows, float)
+
+
+def _solve_threat(
+    threat: Threat, index: int, source: str, problems: list[Problem]
+) -> BallisticTrajectory | None:
+    where = f"threat[{index}]"
+    missing = [name for name in ("launch", "aim", "launch_time_s") if getattr(threat, name) is None]
+    if missing:
+        for name in missing:
+            problems.append(
+                Problem(source, f"{where}.{name}", f"ballistic '{threat.id}' needs {name}")
+            )
+        return None
+    assert threat.launch is not None and threat.aim is not None
+    if threat.apogee_km is None and threat.trajectory != "minimum-energy":
+        problems.append(
+            Problem(
+                source,
+                f"{where}.apogee_km",
+                f"ballistic '{threat.id}' needs a trajectory",
+                expected='apogee_km or trajectory = "minimum-energy"',
+            )
+        )
+        return None
+    launch_lat = math.radians(threat.launch.lat_deg)
+    launch_lon = math.radians(threat.launch.lon_deg)
+    aim_lat = math.radians(threat.aim.lat_deg)
+    aim_lon = math.radians(threat.aim.lon_deg)
+    burn = threat.burn_time_s
+    if burn is None:
+        burn = default_burn_time_s(launch_lat, launch_lon, aim_lat, aim_lon)
+    apogee_m = None if threat.apogee_km is None else threat.apogee_km * 1000.0
+    try:
+        return solve_ballistic(launch_lat, launch_lon, aim_lat, aim_lon, apogee_m, burn)
+    except ValueError as exc:
+        problems.append(Problem(source, where, f"ballistic '{threat.id}': {exc}"))
+        return None
