@@ -54,3 +54,29 @@ def main() -> None:
 # ---------------------------------------------------------------------------------------------
 # Commands. Keep each one a thin wrapper; put the work in the library.
 # ---------------------------------------------------------------------------------------------
+
+
+@app.command()
+def validate(
+    scenario: Annotated[str, typer.Argument(help="Scenario TOML file.")],
+) -> None:
+    """Check a scenario file: a one-line summary (exit 0) or every problem, one a line (exit 2)."""
+    from kizuna.errors import EXIT_BAD_INPUT, InputError
+    from kizuna.scenario import load_scenario
+
+    try:
+        loaded = load_scenario(scenario)
+    except InputError as exc:
+        for problem in exc.problems:
+            err_console.print(str(problem), highlight=False, markup=False, soft_wrap=True)
+        n = len(exc.problems)
+        err_console.print(
+            f"{scenario}: {n} problem{'s' if n != 1 else ''}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    console.print(
+        f"{scenario}: OK — {loaded.summary()}", highlight=False, markup=False, soft_wrap=True
+    )
