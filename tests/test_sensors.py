@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from kizuna.geo import aer_to_ecef, ecef_to_geodetic, geodetic_to_ecef
+from kizuna.geo import aer_to_ecef, ecef_to_aer, ecef_to_geodetic, geodetic_to_ecef
 from kizuna.plots import KIND_RADAR, KIND_SPACE_IR
 from kizuna.scenario import Orbit, Point, Sensor
 from kizuna.sim.platforms import FixedSite, OrbitPlatform, RoutePlatform, platform_for
@@ -159,6 +159,21 @@ def test_beyond_radar_horizon_is_never_reported_but_inside_is() -> None:
     ecef = geodetic_to_ecef(lat0 + north, lon0, 100.0)
     ids = scan_ids(model, pose, ecef, 50)
     assert set(np.unique(ids).tolist()) == {0, 1}
+
+
+def test_refraction_lets_the_radar_see_just_below_the_geometric_horizon() -> None:
+    # A 9 km-high aircraft 370 km away from a 100 m site is at a slightly negative geometric
+    # elevation, but inside the 4/3-Earth horizon (41 + 391 km): a 0° elevation limit applies to
+    # the apparent (refracted) elevation, so it is seen; 470 km away it is beyond the horizon.
+    site = Point(lat_deg=35.0, lon_deg=135.0, alt_m=100.0)
+    sensor = radar(site=site, max_range_km=1000.0)
+    model = RadarModel.from_sensor(sensor, 0)
+    pose = pose_of(sensor)
+    lat0, lon0 = np.radians(site.lat_deg), np.radians(site.lon_deg)
+    ecef = geodetic_to_ecef(lat0 + np.array([370e3, 470e3]) / 6371e3, lon0, 9000.0)
+    _, el, _ = ecef_to_aer(ecef, pose.lat_rad, pose.lon_rad, pose.alt_m)
+    assert np.all(el < 0.0)
+    assert set(np.unique(scan_ids(model, pose, ecef, 30)).tolist()) == {0}
 
 
 def test_earth_blocked_target_is_never_reported() -> None:

@@ -80,3 +80,19 @@ def validate(
     console.print(
         f"{scenario}: OK — {loaded.summary()}", highlight=False, markup=False, soft_wrap=True
     )
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[str, typer.Argument(help="Scenario TOML file.")],
+    out: Annotated[
+        str, typer.Option("--out", help="Output directory (truth.parquet, plots.parquet).")
+    ] = "out/simulate",
+    truth_interval: Annotated[
+        float, typer.Option("--truth-interval", help="Truth sampling interval, seconds.")
+    ] = 1.0,
+) -> None:
+    """Simulate a scenario's truth and sensors; write truth and plots as Parquet."""
+    from kizuna.sim.output import run_command
+
+    run_command(scenario, out, truth_interval, console)

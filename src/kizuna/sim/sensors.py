@@ -16,12 +16,13 @@ Detection model (radar)
     alarms actually generated per scan come from ``clutter_rate``.
 
 Coverage (radar)
-    A target is in coverage when its slant range is at most ``max_range``, its elevation is
-    within the limits, its azimuth is inside boresight ± fov/2 (wrapping through north), its
-    ground distance is within the 4/3-Earth radar horizon for the two heights, and the
-    4/3-Earth line of sight is clear (:func:`kizuna.geo.radar_horizon_m`,
+    A target is in coverage when its slant range is at most ``max_range``, its apparent
+    (4/3-Earth refracted) elevation is within the limits, its azimuth is inside boresight
+    ± fov/2 (wrapping through north), its slant range is within the 4/3-Earth radar horizon for
+    the two heights, and the 4/3-Earth line of sight is clear (:func:`kizuna.geo.radar_horizon_m`,
     :func:`kizuna.geo.earth_blocks_los`; Skolnik, *Introduction to Radar Systems*, 3rd ed.,
-    2001, §8.2).
+    2001, §8.2). Reported elevations are geometric, as from a radar that corrects for
+    refraction, so trackers need no refraction model.
 
 False alarms (radar)
     Poisson(``clutter_rate``) per scan, uniform in range over (0, max_range], in azimuth over the
@@ -60,6 +61,38 @@ from kizuna.scenario import Sensor
 
 BoolArray = npt.NDArray[np.bool_]
 TWO_PI = 2.0 * np.pi
+
+
+def _sphere_elevation(central_angle: F64, h_site: float, h_target: F64, radius: float) -> F64:
+    """Elevation of a target seen from a site on a sphere of ``radius`` with straight rays.
+
+    Site at (r_s, 0), target at r_t·(cos θ, sin θ) in the plane of the two: the elevation is
+    the angle of the line of sight above the site's local horizontal.
+    """
+    r_s = radius + h_site
+    r_t = radius + h_target
+    return np.asarray(
+        np.arctan2(r_t * np.cos(central_angle) - r_s, r_t * np.sin(central_angle)), float
+    )
+
+
+def refraction_elevation_lift(
+    site_ecef: F64, target_ecef: F64, h_site: float, h_target: F64, k: float = FOUR_THIRDS
+) -> F64:
+    """How much standard refraction raises a target's apparent elevation (rad, ≥ 0).
+
+    The k-Earth model (Skolnik 2001, §8.2): rays are straight over an Earth of radius k·R, the
+    ground arc kept. The lift is the elevation in that model minus the elevation with k = 1 on
+    the same sphere — about s/(8R) near the horizon for k = 4/3 (0.42° at 370 km) and zero
+    overhead.
+    """
+    u_s = site_ecef / np.linalg.norm(site_ecef)
+    u_t = target_ecef / np.linalg.norm(target_ecef, axis=-1, keepdims=True)
+    central = np.arctan2(np.linalg.norm(np.cross(u_s, u_t), axis=-1), u_t @ u_s)
+    r = EARTH_MEAN_RADIUS_M
+    return _sphere_elevation(central / k, h_site, h_target, k * r) - _sphere_elevation(
+        central, h_site, h_target, r
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,22 +218,24 @@ class RadarModel:
     def coverage(self, pose: SensorPose, target_ecef: F64) -> tuple[BoolArray, F64, F64, F64]:
         """Which targets (M, 3) are in coverage, and their true (az, el, range)."""
         az, el, rng = ecef_to_aer(target_ecef, pose.lat_rad, pose.lon_rad, pose.alt_m)
-        visible = (
-            (rng <= self.max_range_m)
-            & (el >= self.min_elevation_rad)
-            & (el <= self.max_elevation_rad)
-            & self.in_azimuth_fov(az)
-        )
+        visible = (rng <= self.max_range_m) & self.in_azimuth_fov(az)
         idx = np.flatnonzero(visible)
         if idx.size:
-            # The horizon and Earth-blocking tests need geodetic heights: only for candidates.
+            # Elevation limits, horizon and Earth blocking need geodetic heights and refraction:
+            # computed only for the targets left after the cheap range and azimuth tests.
             candidates = target_ecef[idx]
             _, _, h_target = ecef_to_geodetic(candidates)
-            horizon = radar_horizon_m(pose.alt_m, h_target)
-            clear = (rng[idx] <= horizon) & ~earth_blocks_los(
-                pose.ecef, candidates, refraction_k=FOUR_THIRDS
+            apparent_el = np.minimum(
+                el[idx] + refraction_elevation_lift(pose.ecef, candidates, pose.alt_m, h_target),
+                0.5 * np.pi,  # the lift is for low elevations; it cannot pass the zenith
             )
-            visible[idx] = clear
+            horizon = radar_horizon_m(pose.alt_m, h_target)
+            visible[idx] = (
+                (apparent_el >= self.min_elevation_rad)
+                & (apparent_el <= self.max_elevation_rad)
+                & (rng[idx] <= horizon)
+                & ~earth_blocks_los(pose.ecef, candidates, refraction_k=FOUR_THIRDS)
+            )
         return visible, az, el, rng
 
     def scan(
