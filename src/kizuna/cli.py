@@ -96,3 +96,26 @@ def simulate(
     from kizuna.sim.output import run_command
 
     run_command(scenario, out, truth_interval, console)
+
+
+keys_app = typer.Typer(
+    help="Nations' Ed25519 signing keys and the public keyring.", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("init")
+def keys_init(
+    out: Annotated[str, typer.Option("--out", help="Directory to write the keys into.")],
+    nations: Annotated[
+        str | None, typer.Option("--nations", help="Comma-separated codes, e.g. USA,JPN,AUS.")
+    ] = None,
+    scenario: Annotated[
+        str | None, typer.Option("--scenario", help="Take the nations from this scenario.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing key files.")] = False,
+) -> None:
+    """Write a key pair per nation (private keys mode 0600) and keyring.json."""
+    from kizuna.security.keys import init_keys_command
+
+    init_keys_command(nations, scenario, out, force, console)
