@@ -24,17 +24,22 @@ from stonesoup.models.transition.linear import (
 from stonesoup.models.transition.linear import (
     ConstantVelocity as SSConstantVelocity,
 )
-from stonesoup.predictor.kalman import KalmanPredictor
+from stonesoup.models.transition.nonlinear import ConstantTurn
+from stonesoup.predictor.kalman import KalmanPredictor, UnscentedKalmanPredictor
 from stonesoup.types.angle import Bearing, Elevation
 from stonesoup.types.array import StateVector
 from stonesoup.types.detection import Detection
 from stonesoup.types.hypothesis import SingleHypothesis
 from stonesoup.types.prediction import GaussianStatePrediction
 from stonesoup.types.state import GaussianState
-from stonesoup.updater.kalman import ExtendedKalmanUpdater, KalmanUpdater
+from stonesoup.updater.kalman import (
+    ExtendedKalmanUpdater,
+    KalmanUpdater,
+    UnscentedKalmanUpdater,
+)
 
-from kizuna.track.filters import ekf_update, kalman_update
-from kizuna.track.motion import ConstantVelocity
+from kizuna.track.filters import ekf_update, kalman_update, ukf_predict, ukf_update
+from kizuna.track.motion import ConstantVelocity, CoordinatedTurn
 
 RTOL = 1e-9
 SS_FROM_OURS = np.array([0, 3, 1, 4, 2, 5])  # ss_state = ours[SS_FROM_OURS]
@@ -254,3 +259,121 @@ def test_polar_jacobian_agrees_with_stonesoup_function() -> None:
         J_ours_ss = (T_SS @ J[i])[:, SS_FROM_OURS]
         row_scale = np.max(np.abs(J_ss), axis=1, keepdims=True)
         assert np.all(np.abs(J_ours_ss - J_ss) <= 1e-6 * row_scale)
+
+
+# --- unscented filter and coordinated turn ---------------------------------------------------
+
+CT_SS_FROM_OURS = np.array([0, 2, 1, 3, 4])  # ours [x, y, vx, vy, w] -> SS [x, vx, y, vy, w]
+CT_OURS_FROM_SS = np.argsort(CT_SS_FROM_OURS)
+
+
+def random_ct_tracks(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
+    x = np.column_stack(
+        [
+            rng.uniform(-20e3, 20e3, (count, 2)),
+            rng.normal(0.0, 200.0, (count, 2)),
+            rng.uniform(-0.15, 0.15, count),
+        ]
+    )
+    P = np.stack([random_spd(rng, 5, 1.0) * np.diag([100, 100, 10, 10, 1e-5]) for _ in x])
+    P = 0.5 * (P + np.swapaxes(P, 1, 2)) + np.diag([100.0, 100.0, 10.0, 10.0, 1e-5])
+    return x, P
+
+
+@pytest.mark.parametrize(("alpha", "kappa"), [(0.5, None), (1.0, 0.0)])
+def test_ukf_predict_coordinated_turn_matches_stonesoup(alpha: float, kappa: float | None) -> None:
+    rng = np.random.default_rng(6)
+    n_tracks = 8
+    x, P = random_ct_tracks(rng, n_tracks)
+    dt = np.round(rng.uniform(0.5, 6.0, n_tracks), 6)
+    model = CoordinatedTurn(q=4.0, q_turn=1e-4, spatial_dims=2)
+    # Sigma points depend on the Cholesky factor, which is not permutation-equivariant: run our
+    # UKF in Stone Soup's state order (it is order-agnostic) so both use the same square root.
+    perm, inv = CT_SS_FROM_OURS, CT_OURS_FROM_SS
+    Q = model.process_noise(dt)[:, perm[:, None], perm[None, :]]
+    x_ss_order, P_ss_order = ukf_predict(
+        x[:, perm],
+        P[:, perm[:, None], perm[None, :]],
+        lambda X: model.propagate(X[:, inv], dt)[:, perm],
+        Q,
+        alpha=alpha,
+        kappa=kappa,
+    )
+    ss_model = ConstantTurn(linear_noise_coeffs=np.array([4.0, 4.0]), turn_noise_coeff=1e-4)
+    predictor = UnscentedKalmanPredictor(ss_model, alpha=alpha, beta=2.0, kappa=kappa)
+    for i in range(n_tracks):
+        prior = GaussianState(x[i][perm][:, None], P[i][np.ix_(perm, perm)], timestamp=T0)
+        pred = predictor.predict(prior, timestamp=T0 + timedelta(seconds=float(dt[i])))
+        assert_close(x_ss_order[i], np.asarray(pred.state_vector, float).ravel())
+        assert_close(P_ss_order[i], np.asarray(pred.covar, float))
+
+
+def test_coordinated_turn_propagate_and_jacobian_match_stonesoup_function() -> None:
+    rng = np.random.default_rng(7)
+    x, _ = random_ct_tracks(rng, 6)
+    x[0, 4] = 0.0  # straight line: Stone Soup substitutes eps for w = 0, we use the series
+    x[1, 4] = 2e-5  # inside our series branch
+    dt = np.full(6, 4.0)
+    model = CoordinatedTurn(q=1.0, q_turn=1e-4, spatial_dims=2)
+    ss_model = ConstantTurn(linear_noise_coeffs=np.array([1.0, 1.0]), turn_noise_coeff=1e-4)
+    interval = timedelta(seconds=4.0)
+
+    def ss_f(xo: np.ndarray) -> np.ndarray:
+        st = GaussianState(xo[CT_SS_FROM_OURS][:, None], np.eye(5))
+        out = ss_model.function(st, time_interval=interval)
+        return np.asarray(out, float).ravel()[CT_OURS_FROM_SS]
+
+    ours = model.propagate(x, dt)
+    J = model.jacobian(x, dt)
+    for i in range(6):
+        np.testing.assert_allclose(ours[i], ss_f(x[i]), rtol=1e-9, atol=1e-6)
+        # w step 1e-4: Stone Soup's (1 - cos wT) / w loses digits for smaller w.
+        steps = np.array([1e-2, 1e-2, 1e-3, 1e-3, 1e-4])
+        J_fd = np.zeros((5, 5))
+        for k in range(5):
+            e = np.zeros(5)
+            e[k] = steps[k]
+            J_fd[:, k] = (ss_f(x[i] + e) - ss_f(x[i] - e)) / (2.0 * steps[k])
+        np.testing.assert_allclose(J[i], J_fd, rtol=1e-6, atol=1e-6)
+
+
+def test_ukf_polar_update_matches_stonesoup() -> None:
+    rng = np.random.default_rng(8)
+    n_tracks = 10
+    site = np.array([1200.0, -800.0, 35.0])
+    x, P = random_tracks(rng, n_tracks)
+    h, _, residual = make_polar(site)
+    sig = np.array([25.0, np.radians(0.2), np.radians(0.3)])
+    R = np.diag(sig**2)
+    z = h(x) + rng.normal(size=(n_tracks, 3)) * sig
+    z[:, 1] = wrap(z[:, 1])
+    # Run our UKF in Stone Soup's state order so both draw sigma points from the same Cholesky
+    # factor (the factor of a permuted matrix is not the permuted factor). Stone Soup averages
+    # angles with a weighted circular mean and Kizuna with a wrap-safe arithmetic mean about the
+    # central point; these differ only at third order in the sigma points' angular spread.
+    perm = SS_FROM_OURS
+
+    def h_ss_order(X: np.ndarray) -> np.ndarray:
+        return h(X[:, OURS_FROM_SS])
+
+    x_new_ss, P_new_ss, _innovation, S = ukf_update(
+        x[:, perm], P[:, perm[:, None], perm[None, :]], z, R, h_ss_order, residual
+    )
+    model = CartesianToElevationBearingRange(
+        ndim_state=6,
+        mapping=(0, 2, 4),
+        noise_covar=T_SS @ R @ T_SS.T,
+        translation_offset=site[:, None],
+    )
+    updater = UnscentedKalmanUpdater(model, alpha=0.5, beta=2.0, kappa=None)
+    for i in range(n_tracks):
+        xs, Ps = to_ss(x[i], P[i])
+        pred = GaussianStatePrediction(xs[:, None], Ps, timestamp=T0)
+        z_ss = np.array([z[i, 2], np.pi / 2 - z[i, 1], z[i, 0]])
+        sv = StateVector([[Elevation(z_ss[0])], [Bearing(z_ss[1])], [z_ss[2]]])
+        det = Detection(sv, timestamp=T0, measurement_model=model)
+        post = updater.update(SingleHypothesis(pred, det))
+        assert_close(x_new_ss[i], np.asarray(post.state_vector, float).ravel())
+        assert_close(P_new_ss[i], np.asarray(post.covar, float))
+        S_ss = np.asarray(post.hypothesis.measurement_prediction.covar, float)
+        assert_close(T_SS @ S[i] @ T_SS.T, S_ss)

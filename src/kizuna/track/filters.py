@@ -111,3 +111,100 @@ def nees(x_err: F64, P: F64) -> F64:
 def mahalanobis_squared(innovation: F64, S: F64) -> F64:
     """Normalised innovation squared ``nu^T S^-1 nu`` per track (N,); the gating statistic."""
     return nees(innovation, S)
+
+
+def sigma_points(
+    x: F64, P: F64, alpha: float = 0.5, beta: float = 2.0, kappa: float | None = None
+) -> tuple[F64, F64, F64]:
+    """Scaled symmetric sigma points of N Gaussians (Julier, "The scaled unscented
+    transformation", ACC 2002; Wan & van der Merwe, "The unscented Kalman filter for nonlinear
+    estimation", AS-SPCC 2000, eqs. (15)-(16)).
+
+    lambda = alpha² (n + kappa) - n; the points are x and x ± sqrt(n + lambda) L[:, j] with L the
+    lower Cholesky factor of P. ``kappa`` defaults to 3 - n (Julier & Uhlmann's heuristic).
+    The defaults (alpha 0.5, beta 2, kappa 3 - n) are also Stone Soup's.
+    Returns points (N, 2n+1, n), mean weights (2n+1,) and covariance weights (2n+1,).
+    """
+    n = x.shape[1]
+    k = 3.0 - n if kappa is None else float(kappa)
+    lam = alpha**2 * (n + k) - n
+    c = n + lam
+    L = np.linalg.cholesky(P)  # (N, n, n); raises LinAlgError if P is not positive definite
+    offsets = np.sqrt(c) * np.swapaxes(L, 1, 2)  # row j = sqrt(c) * column j of L
+    X = np.concatenate([x[:, None, :], x[:, None, :] + offsets, x[:, None, :] - offsets], axis=1)
+    w_mean = np.full(2 * n + 1, 0.5 / c)
+    w_mean[0] = lam / c
+    w_cov = w_mean.copy()
+    w_cov[0] += 1.0 - alpha**2 + beta
+    return X, w_mean, w_cov
+
+
+def _apply_per_point(f: StateFunction, X: F64) -> F64:
+    """Apply a track-aligned function to each sigma point: ``f`` gets (N, n) rows, one per track,
+    so per-track parameters (dt, sensor site) inside ``f`` stay aligned."""
+    return np.stack([f(X[:, i, :]) for i in range(X.shape[1])], axis=1)
+
+
+def ukf_predict(
+    x: F64,
+    P: F64,
+    f: StateFunction,
+    Q: F64,
+    alpha: float = 0.5,
+    beta: float = 2.0,
+    kappa: float | None = None,
+) -> tuple[F64, F64]:
+    """Unscented prediction through ``f`` with additive process noise ``Q`` ((n, n) or (N, n, n)).
+
+    ``f`` maps (N, n) -> (N, n) and is called once per sigma point (2n+1 calls), row i being
+    track i. Returns ``(x, P)``.
+    """
+    n_tracks, n = x.shape
+    X, w_mean, w_cov = sigma_points(x, P, alpha, beta, kappa)
+    Y = _apply_per_point(f, X)
+    x_new = np.einsum("s,nsi->ni", w_mean, Y)
+    D = Y - x_new[:, None, :]
+    P_new = np.einsum("s,nsi,nsj->nij", w_cov, D, D) + _batch(Q, n_tracks, (n, n))
+    return x_new, symmetrise(P_new)
+
+
+def ukf_update(
+    x: F64,
+    P: F64,
+    z: F64,
+    R: F64,
+    h: StateFunction,
+    residual: ResidualFunction | None = None,
+    alpha: float = 0.5,
+    beta: float = 2.0,
+    kappa: float | None = None,
+) -> tuple[F64, F64, F64, F64]:
+    """Unscented Kalman update (Wan & van der Merwe 2000, Algorithm 3.1).
+
+    ``h`` maps (N, n) -> (N, m), called once per sigma point. With ``residual`` (angle
+    wrapping), the predicted measurement is averaged as z_0 + sum w_i residual(z_i, z_0), so
+    sigma points straddling ±pi average correctly. Covariance: P - K S K^T (the UKF has no H for a
+    Joseph form), symmetrised. Returns ``(x, P, innovation, S)``.
+    """
+    n_tracks = x.shape[0]
+    m = z.shape[1]
+    sub = residual if residual is not None else np.subtract
+    X, w_mean, w_cov = sigma_points(x, P, alpha, beta, kappa)
+    Z = _apply_per_point(h, X)  # (N, S, m)
+    n_points = Z.shape[1]
+    if residual is None:
+        z_hat = np.einsum("s,nsi->ni", w_mean, Z)
+        DZ = Z - z_hat[:, None, :]
+    else:
+        z0 = Z[:, 0, :]
+        dev0 = np.stack([sub(Z[:, i, :], z0) for i in range(n_points)], axis=1)
+        z_hat = z0 + np.einsum("s,nsi->ni", w_mean, dev0)
+        DZ = np.stack([sub(Z[:, i, :], z_hat) for i in range(n_points)], axis=1)
+    DX = X - x[:, None, :]
+    S = symmetrise(np.einsum("s,nsi,nsj->nij", w_cov, DZ, DZ) + _batch(R, n_tracks, (m, m)))
+    Pxz = np.einsum("s,nsi,nsj->nij", w_cov, DX, DZ)  # (N, n, m)
+    K = np.swapaxes(np.linalg.solve(S, np.swapaxes(Pxz, 1, 2)), 1, 2)
+    innovation = sub(z, z_hat)
+    x_new = x + np.einsum("nij,nj->ni", K, innovation)
+    P_new = P - K @ S @ np.swapaxes(K, 1, 2)
+    return x_new, symmetrise(P_new), innovation, S

@@ -91,6 +91,14 @@ class ConstantVelocity:
         Q[:, idx + d, idx + d] = (q * dt)[:, None]
         return Q
 
+    def propagate(self, x: F64, dt: F64) -> F64:
+        """Noise-free state propagation of (N, n) states (the UKF's ``f``)."""
+        d = self.spatial_dims
+        dt = _as_dt(dt, x.shape[0])
+        x_new = x.copy()
+        x_new[:, :d] += dt[:, None] * x[:, d:]
+        return x_new
+
     def predict(self, x: F64, P: F64, dt: F64) -> tuple[F64, F64]:
         _check_shapes(x, P, self.ndim)
         d = self.spatial_dims
@@ -116,4 +124,382 @@ class ConstantVelocity:
         P_new[:, idx, idx + d] += (q * dt**2 / 2.0)[:, None]
         P_new[:, idx + d, idx] += (q * dt**2 / 2.0)[:, None]
         P_new[:, idx + d, idx + d] += (q * dt)[:, None]
+        return x_new, _symmetrise(P_new)
+
+
+def _linear_predict(x: F64, P: F64, F: F64, Q: F64) -> tuple[F64, F64]:
+    """x' = F x, P' = F P F^T + Q for (N, n, n) F and Q."""
+    x_new = np.einsum("nij,nj->ni", F, x)
+    P_new = F @ P @ np.swapaxes(F, 1, 2) + Q
+    return x_new, _symmetrise(P_new)
+
+
+def _per_axis_to_blocks(F_axis: F64, d: int) -> F64:
+    """Expand (N, k, k) per-axis matrices (order: pos, vel, acc) to (N, k d, k d) with the
+    state ordered [pos(d), vel(d), acc(d)]: element (i, j) of the axis matrix becomes the
+    diagonal block (i, j)."""
+    N, k, _ = F_axis.shape
+    out = np.zeros((N, k * d, k * d))
+    for axis in range(d):
+        idx = np.arange(k) * d + axis
+        out[:, idx[:, None], idx[None, :]] = F_axis
+    return out
+
+
+class ConstantAcceleration:
+    """Nearly constant acceleration: continuous white-noise jerk (Wiener-process acceleration)
+    with PSD ``q`` [m²/s⁵]. State [pos(d), vel(d), acc(d)].
+
+    Bar-Shalom, Li & Kirubarajan (2001), §6.2.3, eq. (6.2.3-8), per axis::
+
+        F = [[1, dt, dt²/2], [0, 1, dt], [0, 0, 1]]
+        Q = q [[dt⁵/20, dt⁴/8, dt³/6], [dt⁴/8, dt³/3, dt²/2], [dt³/6, dt²/2, dt]]
+    """
+
+    def __init__(self, spatial_dims: int = 3, q: float = 1.0) -> None:
+        if spatial_dims not in (1, 2, 3):
+            raise ValueError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims}")
+        if q < 0:
+            raise ValueError(f"process noise PSD q must be >= 0, got {q}")
+        self.spatial_dims = spatial_dims
+        self.q = float(q)
+        self.ndim = 3 * spatial_dims
+
+    def transition(self, dt: F64) -> F64:
+        dt = np.atleast_1d(np.asarray(dt, dtype=np.float64))
+        one, zero = np.ones_like(dt), np.zeros_like(dt)
+        F_axis = np.stack(
+            [
+                np.stack([one, dt, dt**2 / 2.0], axis=-1),
+                np.stack([zero, one, dt], axis=-1),
+                np.stack([zero, zero, one], axis=-1),
+            ],
+            axis=1,
+        )
+        return _per_axis_to_blocks(F_axis, self.spatial_dims)
+
+    def process_noise(self, dt: F64) -> F64:
+        dt = np.atleast_1d(np.asarray(dt, dtype=np.float64))
+        Q_axis = self.q * np.stack(
+            [
+                np.stack([dt**5 / 20.0, dt**4 / 8.0, dt**3 / 6.0], axis=-1),
+                np.stack([dt**4 / 8.0, dt**3 / 3.0, dt**2 / 2.0], axis=-1),
+                np.stack([dt**3 / 6.0, dt**2 / 2.0, dt], axis=-1),
+            ],
+            axis=1,
+        )
+        return _per_axis_to_blocks(Q_axis, self.spatial_dims)
+
+    def propagate(self, x: F64, dt: F64) -> F64:
+        dt = _as_dt(dt, x.shape[0])
+        return np.einsum("nij,nj->ni", self.transition(dt), x)
+
+    def predict(self, x: F64, P: F64, dt: F64) -> tuple[F64, F64]:
+        _check_shapes(x, P, self.ndim)
+        dt = _as_dt(dt, x.shape[0])
+        return _linear_predict(x, P, self.transition(dt), self.process_noise(dt))
+
+
+class Singer:
+    """Singer manoeuvre model: acceleration is a first-order Gauss-Markov process with
+    standard deviation ``sigma_a`` [m/s²] and correlation time ``tau`` [s].
+    State [pos(d), vel(d), acc(d)].
+
+    Singer, "Estimating optimal tracking filter performance for manned maneuvering targets",
+    IEEE Trans. AES-6(4), 1970. With alpha = 1/tau the continuous model is
+    da/dt = -alpha a + w, w white with PSD 2 alpha sigma_a² (Singer eq. (3)); per axis
+    F = [[1, T, (alpha T - 1 + e^-alpha T)/alpha²], [0, 1, (1 - e^-alpha T)/alpha],
+    [0, 0, e^-alpha T]] (Singer eq. (9)). Singer's closed-form Q (eq. (14)) cancels
+    catastrophically for alpha T << 1, so Q is computed exactly with Van Loan's matrix
+    exponential method (Van Loan, "Computing integrals involving the matrix exponential",
+    IEEE Trans. AC-23(3), 1978), which agrees with Singer's closed form where that is accurate
+    (see tests/test_motion.py).
+    """
+
+    def __init__(self, spatial_dims: int = 3, sigma_a: float = 10.0, tau: float = 20.0) -> None:
+        if spatial_dims not in (1, 2, 3):
+            raise ValueError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims}")
+        if sigma_a < 0 or tau <= 0:
+            raise ValueError(f"need sigma_a >= 0 and tau > 0, got {sigma_a}, {tau}")
+        self.spatial_dims = spatial_dims
+        self.sigma_a = float(sigma_a)
+        self.tau = float(tau)
+        self.ndim = 3 * spatial_dims
+
+    def _axis_matrices(self, dt: F64) -> tuple[F64, F64]:
+        from scipy.linalg import expm
+
+        a = 1.0 / self.tau
+        A = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, -a]])
+        GWGt = np.zeros((3, 3))
+        GWGt[2, 2] = 2.0 * a * self.sigma_a**2
+        M = np.zeros((dt.shape[0], 6, 6))
+        M[:, :3, :3] = -A
+        M[:, :3, 3:] = GWGt
+        M[:, 3:, 3:] = A.T
+        E = expm(M * dt[:, None, None])
+        # F in closed form (Singer eq. (9)); expm1 keeps (1 - e^-aT) accurate for small aT.
+        em1 = np.expm1(-a * dt)  # e^-aT - 1
+        F_axis = np.zeros((dt.shape[0], 3, 3))
+        F_axis[:, 0, 0] = F_axis[:, 1, 1] = 1.0
+        F_axis[:, 0, 1] = dt
+        F_axis[:, 0, 2] = (a * dt + em1) / a**2
+        F_axis[:, 1, 2] = -em1 / a
+        F_axis[:, 2, 2] = 1.0 + em1
+        # Van Loan: expm(M T) = [[e^-AT, e^-AT Q], [0, e^A^T T]], so Q = F (upper-right block).
+        Q_axis = F_axis @ E[:, :3, 3:]
+        return F_axis, 0.5 * (Q_axis + np.swapaxes(Q_axis, 1, 2))
+
+    def transition(self, dt: F64) -> F64:
+        dt = np.atleast_1d(np.asarray(dt, dtype=np.float64))
+        return _per_axis_to_blocks(self._axis_matrices(dt)[0], self.spatial_dims)
+
+    def process_noise(self, dt: F64) -> F64:
+        dt = np.atleast_1d(np.asarray(dt, dtype=np.float64))
+        return _per_axis_to_blocks(self._axis_matrices(dt)[1], self.spatial_dims)
+
+    def propagate(self, x: F64, dt: F64) -> F64:
+        dt = _as_dt(dt, x.shape[0])
+        return np.einsum("nij,nj->ni", self.transition(dt), x)
+
+    def predict(self, x: F64, P: F64, dt: F64) -> tuple[F64, F64]:
+        _check_shapes(x, P, self.ndim)
+        dt = _as_dt(dt, x.shape[0])
+        F_axis, Q_axis = self._axis_matrices(dt)
+        d = self.spatial_dims
+        return _linear_predict(x, P, _per_axis_to_blocks(F_axis, d), _per_axis_to_blocks(Q_axis, d))
+
+
+def _cv_noise_blocks(q: float, dt: F64, d: int, n: int) -> F64:
+    """CV white-noise-acceleration Q (Bar-Shalom §6.2.2) on the first 2d components of an
+    n-dimensional state ordered [pos(d), vel(d), ...]; other components left zero."""
+    Q = np.zeros((dt.shape[0], n, n))
+    idx = np.arange(d)
+    Q[:, idx, idx] = (q * dt**3 / 3.0)[:, None]
+    Q[:, idx, idx + d] = (q * dt**2 / 2.0)[:, None]
+    Q[:, idx + d, idx] = (q * dt**2 / 2.0)[:, None]
+    Q[:, idx + d, idx + d] = (q * dt)[:, None]
+    return Q
+
+
+class CoordinatedTurn:
+    """Horizontal coordinated turn with the turn rate as a state (Bar-Shalom, Li & Kirubarajan
+    2001, §11.7.1-11.7.2, eqs. (11.7.1-4) and (11.7.2-4)); the EKF predict uses its Jacobian.
+
+    State [x, y, vx, vy, omega] (2-D) or [x, y, z, vx, vy, vz, omega] (3-D, z nearly constant
+    velocity). omega [rad/s] is positive counter-clockwise (from +x towards +y; in an ENU frame
+    that is a left turn). Process noise: white acceleration with PSD ``q`` [m²/s³] on every axis
+    (the CV form of §6.2.2, applied in the fixed frame — an approximation while turning) and a
+    random walk on omega with PSD ``q_turn`` [rad²/s³]. sin(wT)/w and (1-cos wT)/w are replaced
+    by their Taylor series when |wT| < 1e-3 so omega = 0 (a straight track) is exact.
+    """
+
+    def __init__(self, q: float = 1.0, q_turn: float = 1e-4, spatial_dims: int = 3) -> None:
+        if spatial_dims not in (2, 3):
+            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
+        if q < 0 or q_turn < 0:
+            raise ValueError(f"process noise must be >= 0, got q={q}, q_turn={q_turn}")
+        self.q = float(q)
+        self.q_turn = float(q_turn)
+        self.spatial_dims = spatial_dims
+        self.ndim = 2 * spatial_dims + 1
+
+    def _terms(self, omega: F64, dt: F64) -> tuple[F64, F64, F64, F64, F64, F64]:
+        """sin, cos of omega dt; A = sin/omega, B = (1-cos)/omega and dA/domega, dB/domega."""
+        wt = omega * dt
+        s, c = np.sin(wt), np.cos(wt)
+        small = np.abs(wt) < 1e-3
+        w_safe = np.where(small, 1.0, omega)
+        wt2 = wt * wt
+        A = np.where(small, dt * (1.0 - wt2 / 6.0), s / w_safe)
+        B = np.where(small, omega * dt * dt / 2.0 * (1.0 - wt2 / 12.0), (1.0 - c) / w_safe)
+        dA = np.where(small, -omega * dt**3 / 3.0 * (1.0 - wt2 / 10.0), (dt * c - A) / w_safe)
+        dB = np.where(small, dt * dt / 2.0 * (1.0 - wt2 / 4.0), (dt * s - B) / w_safe)
+        return s, c, A, B, dA, dB
+
+    def _indices(self) -> tuple[int, int, int, int, int]:
+        d = self.spatial_dims
+        return 0, 1, d, d + 1, 2 * d  # x, y, vx, vy, omega
+
+    def propagate(self, x: F64, dt: F64) -> F64:
+        dt = _as_dt(dt, x.shape[0])
+        ix, iy, ivx, ivy, iw = self._indices()
+        vx, vy = x[:, ivx], x[:, ivy]
+        s, c, A, B, _, _ = self._terms(x[:, iw], dt)
+        out = x.copy()
+        out[:, ix] += A * vx - B * vy
+        out[:, iy] += B * vx + A * vy
+        out[:, ivx] = c * vx - s * vy
+        out[:, ivy] = s * vx + c * vy
+        if self.spatial_dims == 3:
+            out[:, 2] += dt * x[:, 5]
+        return out
+
+    def jacobian(self, x: F64, dt: F64) -> F64:
+        """(N, n, n) Jacobian of :meth:`propagate` at ``x``."""
+        dt = _as_dt(dt, x.shape[0])
+        ix, iy, ivx, ivy, iw = self._indices()
+        vx, vy = x[:, ivx], x[:, ivy]
+        s, c, A, B, dA, dB = self._terms(x[:, iw], dt)
+        J = np.broadcast_to(np.eye(self.ndim), (x.shape[0], self.ndim, self.ndim)).copy()
+        J[:, ix, ivx], J[:, ix, ivy], J[:, ix, iw] = A, -B, dA * vx - dB * vy
+        J[:, iy, ivx], J[:, iy, ivy], J[:, iy, iw] = B, A, dB * vx + dA * vy
+        J[:, ivx, ivx], J[:, ivx, ivy] = c, -s
+        J[:, ivx, iw] = -dt * (s * vx + c * vy)
+        J[:, ivy, ivx], J[:, ivy, ivy] = s, c
+        J[:, ivy, iw] = dt * (c * vx - s * vy)
+        if self.spatial_dims == 3:
+            J[:, 2, 5] = dt
+        return J
+
+    def process_noise(self, dt: F64) -> F64:
+        dt = np.atleast_1d(np.asarray(dt, dtype=np.float64))
+        Q = _cv_noise_blocks(self.q, dt, self.spatial_dims, self.ndim)
+        Q[:, -1, -1] = self.q_turn * dt
+        return Q
+
+    def predict(self, x: F64, P: F64, dt: F64) -> tuple[F64, F64]:
+        _check_shapes(x, P, self.ndim)
+        dt = _as_dt(dt, x.shape[0])
+        J = self.jacobian(x, dt)
+        P_new = J @ P @ np.swapaxes(J, 1, 2) + self.process_noise(dt)
+        return self.propagate(x, dt), _symmetrise(P_new)
+
+
+# WGS84 / EGM constants shared with the simulator (kizuna.sim): NIMA TR8350.2 (WGS84) for GM,
+# a and omega; J2 = -C20 * sqrt(5) from EGM96 (Lemoine et al. 1998), as in Vallado (2013) App. D.
+GM_EARTH = 3.986004418e14  # m³/s²
+J2_EARTH = 1.08262668e-3
+A_EARTH = 6378137.0  # m
+OMEGA_EARTH = 7.292115e-5  # rad/s
+
+
+def ecef_gravity_j2(r: F64) -> F64:
+    """Gravitational acceleration (point mass + J2) at ECEF positions ``r`` (..., 3) [m/s²].
+
+    Montenbruck & Gill, *Satellite Orbits* (Springer 2000), §3.2.5 (zonal term n=2); equivalent to
+    Vallado (2013) eq. (8-30). Valid in the Earth-fixed frame because J2 is axisymmetric.
+    """
+    x, y, z = r[..., 0], r[..., 1], r[..., 2]
+    r2 = x * x + y * y + z * z
+    rn = np.sqrt(r2)
+    k = GM_EARTH / (r2 * rn)
+    j = 1.5 * J2_EARTH * A_EARTH**2 / r2
+    zz = 5.0 * z * z / r2
+    out = np.empty_like(r)
+    out[..., 0] = -k * x * (1.0 + j * (1.0 - zz))
+    out[..., 1] = -k * y * (1.0 + j * (1.0 - zz))
+    out[..., 2] = -k * z * (1.0 + j * (3.0 - zz))
+    return out
+
+
+def ecef_ballistic_acceleration(r: F64, v: F64) -> F64:
+    """Acceleration of an unpowered, drag-free body in the rotating ECEF frame:
+    gravity (point mass + J2) - 2 w x v (Coriolis) - w x (w x r) (centrifugal), w = (0, 0, omega).
+    (Vallado 2013, §3.7 / Montenbruck & Gill §3.2 with the rotating-frame terms.)"""
+    a = ecef_gravity_j2(r)
+    w = OMEGA_EARTH
+    a[..., 0] += 2.0 * w * v[..., 1] + w * w * r[..., 0]
+    a[..., 1] += -2.0 * w * v[..., 0] + w * w * r[..., 1]
+    return a
+
+
+def _gravity_gradient(r: F64, step: float = 1.0) -> F64:
+    """(N, 3, 3) d(gravity)/dr by central differences with a 1 m step: truncation error
+    ~ (step / |r|)² ≈ 1e-13 and round-off ~ eps |g| / step ≈ 1e-15 s^-2, far below what the
+    covariance propagation needs."""
+    G = np.empty((r.shape[0], 3, 3))
+    for k in range(3):
+        e = np.zeros(3)
+        e[k] = step
+        G[:, :, k] = (ecef_gravity_j2(r + e) - ecef_gravity_j2(r - e)) / (2.0 * step)
+    return G
+
+
+class BallisticJ2:
+    """Unpowered flight in ECEF: gravity (point mass + J2) with the Coriolis and centrifugal
+    terms of the rotating frame, no drag. State [x, y, z, vx, vy, vz] (m, m/s), ECEF.
+
+    The state is propagated with classical RK4 in substeps of at most ``max_step`` seconds
+    (all tracks take the same number of substeps, each its own length dt_i / n). The covariance
+    uses the linearised transition Phi, integrated with the same RK4 from the variational
+    equation dPhi/dt = A(x(t)) Phi, A = [[0, I], [dg/dr + W², -2 [w x]]] (Montenbruck & Gill
+    2000, §7.2). Process noise: white acceleration with PSD ``q`` [m²/s³] in CV form
+    (Bar-Shalom §6.2.2), which covers unmodelled drag and gravity-model error.
+    """
+
+    ndim = 6
+
+    def __init__(self, q: float = 1.0, max_step: float = 5.0) -> None:
+        if q < 0 or max_step <= 0:
+            raise ValueError(f"need q >= 0 and max_step > 0, got {q}, {max_step}")
+        self.q = float(q)
+        self.max_step = float(max_step)
+
+    def _substeps(self, dt: F64) -> int:
+        if dt.size == 0:
+            return 0
+        return max(1, int(np.ceil(float(np.max(np.abs(dt))) / self.max_step)))
+
+    @staticmethod
+    def _derivative(x: F64) -> F64:
+        return np.concatenate([x[:, 3:], ecef_ballistic_acceleration(x[:, :3], x[:, 3:])], axis=1)
+
+    @staticmethod
+    def _state_matrix(x: F64) -> F64:
+        w = OMEGA_EARTH
+        A = np.zeros((x.shape[0], 6, 6))
+        A[:, 0, 3] = A[:, 1, 4] = A[:, 2, 5] = 1.0
+        A[:, 3:, :3] = _gravity_gradient(x[:, :3])
+        A[:, 3, 0] += w * w
+        A[:, 4, 1] += w * w
+        A[:, 3, 4] = 2.0 * w
+        A[:, 4, 3] = -2.0 * w
+        return A
+
+    def propagate(self, x: F64, dt: F64) -> F64:
+        dt = _as_dt(dt, x.shape[0])
+        n_sub = self._substeps(dt)
+        h = (dt / max(n_sub, 1))[:, None]
+        for _ in range(n_sub):
+            k1 = self._derivative(x)
+            k2 = self._derivative(x + 0.5 * h * k1)
+            k3 = self._derivative(x + 0.5 * h * k2)
+            k4 = self._derivative(x + h * k3)
+            x = x + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        return x
+
+    def propagate_with_transition(self, x: F64, dt: F64) -> tuple[F64, F64]:
+        """Propagated states (N, 6) and the linearised transition matrices Phi (N, 6, 6)."""
+        dt = _as_dt(dt, x.shape[0])
+        n_sub = self._substeps(dt)
+        h = (dt / max(n_sub, 1))[:, None]
+        hm = h[:, :, None]
+        Phi = np.broadcast_to(np.eye(6), (x.shape[0], 6, 6)).copy()
+        for _ in range(n_sub):
+            k1 = self._derivative(x)
+            x2 = x + 0.5 * h * k1
+            k2 = self._derivative(x2)
+            x3 = x + 0.5 * h * k2
+            k3 = self._derivative(x3)
+            x4 = x + h * k3
+            k4 = self._derivative(x4)
+            A1, A2, A3, A4 = (self._state_matrix(s) for s in (x, x2, x3, x4))
+            m1 = A1 @ Phi
+            m2 = A2 @ (Phi + 0.5 * hm * m1)
+            m3 = A3 @ (Phi + 0.5 * hm * m2)
+            m4 = A4 @ (Phi + hm * m3)
+            Phi = Phi + hm / 6.0 * (m1 + 2.0 * m2 + 2.0 * m3 + m4)
+            x = x + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        return x, Phi
+
+    def process_noise(self, dt: F64) -> F64:
+        dt = np.atleast_1d(np.asarray(dt, dtype=np.float64))
+        return _cv_noise_blocks(self.q, dt, 3, 6)
+
+    def predict(self, x: F64, P: F64, dt: F64) -> tuple[F64, F64]:
+        _check_shapes(x, P, self.ndim)
+        dt = _as_dt(dt, x.shape[0])
+        x_new, Phi = self.propagate_with_transition(x, dt)
+        P_new = Phi @ P @ np.swapaxes(Phi, 1, 2) + self.process_noise(dt)
         return x_new, _symmetrise(P_new)
