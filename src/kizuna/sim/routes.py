@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from kizuna.geo import WGS84_A, WGS84_E2, ecef_to_enu_matrix, geodetic_to_ecef
+from kizuna.geo import WGS84_A, WGS84_E2
 from kizuna.plots import F64, I64
 
 _LENGTH_SUBDIVISIONS = 16
@@ -35,16 +35,14 @@ def _unit_vectors(lat: F64, lon: F64) -> F64:
     return np.stack([cl * np.cos(lon), cl * np.sin(lon), np.sin(lat)], axis=-1)
 
 
-def _slerp(u0: F64, u1: F64, theta: F64, sin_theta: F64, f: F64) -> tuple[F64, F64]:
-    """Point on the great circle u0→u1 at fraction f, and its derivative d/df."""
-    small = sin_theta < 1e-12
-    safe_sin = np.where(small, 1.0, sin_theta)
-    w0 = np.where(small, 1.0 - f, np.sin((1.0 - f) * theta) / safe_sin)
-    w1 = np.where(small, f, np.sin(f * theta) / safe_sin)
-    dw0 = np.where(small, -1.0, -theta * np.cos((1.0 - f) * theta) / safe_sin)
-    dw1 = np.where(small, 1.0, theta * np.cos(f * theta) / safe_sin)
-    point = w0[:, None] * u0 + w1[:, None] * u1
-    d_point = dw0[:, None] * u0 + dw1[:, None] * u1
+def _slerp(u0: F64, tangent: F64, theta: F64, f: F64) -> tuple[F64, F64]:
+    """Point at fraction f of the great circle leaving u0 along ``tangent`` through angle θ,
+    and its derivative d/df: p = cos(fθ)·u0 + sin(fθ)·t, the rotation form of slerp."""
+    angle = f * theta
+    c = np.cos(angle)[:, None]
+    s = np.sin(angle)[:, None]
+    point = c * u0 + s * tangent
+    d_point = theta[:, None] * (c * tangent - s * u0)
     return point, d_point
 
 
@@ -101,14 +99,34 @@ class RouteSet:
         self._alt1: F64 = cat(alt1)
         cross = np.linalg.norm(np.cross(self._u0, self._u1), axis=-1)
         self._theta: F64 = np.arctan2(cross, np.sum(self._u0 * self._u1, axis=-1))
-        self._sin_theta: F64 = np.sin(self._theta)
+        sin_theta = np.sin(self._theta)
+        # Unit tangent at u0 towards u1 (zero for a zero-length leg, which then stays put).
+        tiny = sin_theta < 1e-15
+        cos_theta = np.cos(self._theta)[:, None]
+        self._tangent: F64 = np.where(
+            tiny[:, None],
+            0.0,
+            (self._u1 - cos_theta * self._u0) / np.where(tiny, 1.0, sin_theta)[:, None],
+        )
+        antipodal = self._theta > np.pi - 1e-6
+        if antipodal.any():
+            bad = int(self._leg_object[np.argmax(antipodal)])
+            raise ValueError(f"route {bad}: consecutive waypoints are antipodal (no unique path)")
         arc = self._leg_arc_length_m()
         length = arc[:, -1]
         # Fraction of the leg's length reached at each sub-chord end (0 … 1), for arc-length
         # re-parameterisation; a zero-length leg gets an even split.
         safe_length = np.where(length > 0.0, length, 1.0)[:, None]
         even = np.linspace(0.0, 1.0, _LENGTH_SUBDIVISIONS + 1)
-        self._arc_fraction: F64 = np.where(length[:, None] > 0.0, arc / safe_length, even)
+        arc_fraction = np.where(length[:, None] > 0.0, arc / safe_length, even)
+        # Invert it on an even grid of length fractions s_k = k/S: f(s_k) by linear
+        # interpolation between the sub-chord ends, so a lookup is an index, not a search.
+        sub = np.sum(arc_fraction[:, None, 1:-1] <= even[None, :, None], axis=2)
+        lo = np.take_along_axis(arc_fraction, sub, axis=1)
+        hi = np.take_along_axis(arc_fraction, sub + 1, axis=1)
+        width = np.where(hi > lo, hi - lo, 1.0)
+        f_at_s = (sub + np.clip((even[None, :] - lo) / width, 0.0, 1.0)) / _LENGTH_SUBDIVISIONS
+        self._f_at_s: F64 = f_at_s.ravel()  # (L·(S+1),) row-major
         speed = self.speed_mps[self._leg_object]
         stationary = ~(speed > 0.0)  # zero, negative or NaN speed: hold at the first waypoint
         duration = np.where(stationary, 0.0, length / np.where(stationary, 1.0, speed))
@@ -138,37 +156,36 @@ class RouteSet:
     def _position(
         self, leg: I64, f: F64, need_velocity: bool = True, f_rate: F64 | None = None
     ) -> tuple[F64, F64]:
-        """ECEF position on ``leg`` at fraction ``f``; velocity if ``f_rate`` = df/dt is given."""
-        point, d_point = _slerp(
-            self._u0[leg], self._u1[leg], self._theta[leg], self._sin_theta[leg], f
-        )
-        point /= np.linalg.norm(point, axis=-1, keepdims=True)
-        lat = np.arcsin(np.clip(point[:, 2], -1.0, 1.0))
-        lon = np.arctan2(point[:, 1], point[:, 0])
-        alt = self._alt0[leg] + f * (self._alt1[leg] - self._alt0[leg])
-        pos = geodetic_to_ecef(lat, lon, alt)
+        """ECEF position on ``leg`` at fraction ``f``; velocity if ``f_rate`` = df/dt is given.
+
+        The slerp point p = (cos φ cos λ, cos φ sin λ, sin φ) already holds the sines and
+        cosines the geodetic → ECEF formula needs (Hofmann-Wellenhof et al., *GNSS*, 2008):
+        X = (N + h)·p_x, Y = (N + h)·p_y, Z = (N(1 − e²) + h)·p_z, N = a / √(1 − e² p_z²).
+        So no trigonometry here, and the velocity is its exact time derivative (chain rule),
+        which stays finite over the poles.
+        """
+        point, d_point = _slerp(self._u0[leg], self._tangent[leg], self._theta[leg], f)
+        alt0 = self._alt0[leg]
+        climb = self._alt1[leg] - alt0
+        alt = alt0 + f * climb
+        pz = point[:, 2]
+        w2 = 1.0 - WGS84_E2 * pz * pz
+        n_radius = WGS84_A / np.sqrt(w2)
+        horizontal = n_radius + alt
+        vertical = n_radius * (1.0 - WGS84_E2) + alt
+        pos = np.empty_like(point)
+        pos[:, 0] = horizontal * point[:, 0]
+        pos[:, 1] = horizontal * point[:, 1]
+        pos[:, 2] = vertical * pz
         if not need_velocity or f_rate is None:
             return pos, np.zeros_like(pos)
-        # Chain rule. On the unit sphere: φ̇ = ż/cos φ, cos φ·λ̇ = (x·ẏ − y·ẋ)/cos φ. On the
-        # ellipsoid, ∂X/∂φ = (M + h)·north, ∂X/∂λ = (N + h)·cos φ·east, ∂X/∂h = up, with M, N the
-        # meridian and prime-vertical radii of curvature (any geodesy text, e.g. Torge & Müller,
-        # *Geodesy*, 4th ed., 2012, §4.1).
         dp = d_point * f_rate[:, None]
-        cos_lat = np.sqrt(point[:, 0] ** 2 + point[:, 1] ** 2)
-        safe_cos = np.maximum(cos_lat, 1e-12)
-        lat_rate = dp[:, 2] / safe_cos
-        east_rate = (point[:, 0] * dp[:, 1] - point[:, 1] * dp[:, 0]) / safe_cos
-        alt_rate = f_rate * (self._alt1[leg] - self._alt0[leg])
-        sin_lat = np.sin(lat)
-        w2 = 1.0 - WGS84_E2 * sin_lat**2
-        n_radius = WGS84_A / np.sqrt(w2)
-        m_radius = WGS84_A * (1.0 - WGS84_E2) / w2**1.5
-        rot = ecef_to_enu_matrix(lat, lon)  # rows: east, north, up
-        vel = (
-            ((n_radius + alt) * east_rate)[:, None] * rot[:, 0]
-            + ((m_radius + alt) * lat_rate)[:, None] * rot[:, 1]
-            + alt_rate[:, None] * rot[:, 2]
-        )
+        alt_rate = f_rate * climb
+        n_rate = n_radius * WGS84_E2 * pz * dp[:, 2] / w2
+        vel = np.empty_like(point)
+        vel[:, 0] = (n_rate + alt_rate) * point[:, 0] + horizontal * dp[:, 0]
+        vel[:, 1] = (n_rate + alt_rate) * point[:, 1] + horizontal * dp[:, 1]
+        vel[:, 2] = (n_rate * (1.0 - WGS84_E2) + alt_rate) * pz + vertical * dp[:, 2]
         return pos, vel
 
     def state_at(
@@ -196,14 +213,14 @@ class RouteSet:
         # Fraction of the leg's length flown → slerp fraction via the arc-length table.
         s = np.where(moving, (elapsed - self._leg_start[leg]) / safe_duration, 0.0)
         s = np.clip(s, 0.0, 1.0)
-        table = self._arc_fraction[leg]
-        sub = np.sum(table[:, 1:-1] <= s[:, None], axis=1)
-        lo = np.take_along_axis(table, sub[:, None], axis=1)[:, 0]
-        hi = np.take_along_axis(table, sub[:, None] + 1, axis=1)[:, 0]
-        width = np.where(hi > lo, hi - lo, 1.0)
-        f = (sub + np.clip((s - lo) / width, 0.0, 1.0)) / _LENGTH_SUBDIVISIONS
+        n_sub = _LENGTH_SUBDIVISIONS
+        k = np.minimum((s * n_sub).astype(np.int64), n_sub - 1)
+        base = leg * (n_sub + 1) + k
+        f_lo = self._f_at_s[base]
+        f_step = self._f_at_s[base + 1] - f_lo
+        f = f_lo + (s * n_sub - k) * f_step
         flying = moving & (elapsed >= 0.0) & (elapsed <= self.duration_s)
-        f_rate = np.where(flying, 1.0 / (_LENGTH_SUBDIVISIONS * width * safe_duration), 0.0)
+        f_rate = np.where(flying, n_sub * f_step / safe_duration, 0.0)
         pos, vel = self._position(leg, f, need_velocity=True, f_rate=f_rate)
         if hold:
             active = np.ones(self.n, bool)
