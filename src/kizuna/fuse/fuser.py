@@ -427,14 +427,14 @@ class Fuser:
                 best_q[k], best_i[k] = q, idx
         return best_q, best_i
 
-    def responsible_reports(self, now: float, hysteresis: int = 2) -> list[TrackReport]:
-        """Update reporting responsibility and build this node's reports (one per number it is
-        responsible for): the local track's state at its own time of validity, label from the
-        local track (the node applies its releasability policy per recipient afterwards)."""
+    def responsible_rows(self, now: float, hysteresis: int = 2) -> tuple[I64, I64]:
+        """Update reporting responsibility; (local row, number) of each number to report now.
+
+        The row per number is the best-quality local track holding it."""
         rows, numbers = self.numbered_local()
         if rows.size == 0:
             self.reporting = set()
-            return []
+            return rows, numbers
         first = np.ones(rows.size, dtype=bool)
         first[1:] = numbers[1:] != numbers[:-1]
         rows, numbers = rows[first], numbers[first]
@@ -445,28 +445,36 @@ class Fuser:
             hysteresis,
         )  # fmt: skip
         self.reporting = {int(n) for n in numbers[mask].tolist()}
-        cats = self.local_categories(rows, numbers)
-        out = []
+        return rows[mask], numbers[mask]
+
+    def build_report(self, row: int, number: int, category: str) -> TrackReport:
+        """The report of local track ``row`` under ``number``: its state at its own time of
+        validity and the local track's label (the node applies its releasability policy per
+        recipient afterwards)."""
         loc = self.local
-        for k in np.flatnonzero(mask).tolist():
-            r = int(rows[k])
-            out.append(
-                TrackReport(
-                    track_number=int(numbers[k]),
-                    node=self.nation,
-                    time=float(loc.time[r]),
-                    state=tuple(float(v) for v in loc.state[r]),  # type: ignore[arg-type]
-                    covariance=covariance_upper(loc.covariance[r]),
-                    quality=int(np.clip(loc.quality[r], 0, 15)),
-                    category=cats[k],  # type: ignore[arg-type]
-                    identity=identity_for(cats[k]),  # type: ignore[arg-type]
-                    sensors=loc.sensors[r],
-                    nations=(self.nation,),
-                    label=loc.label[r],
-                    source_time=float(loc.source_time[r]),
-                )
-            )
-        return out
+        return TrackReport(
+            track_number=int(number),
+            node=self.nation,
+            time=float(loc.time[row]),
+            state=tuple(float(v) for v in loc.state[row]),  # type: ignore[arg-type]
+            covariance=covariance_upper(loc.covariance[row]),
+            quality=int(np.clip(loc.quality[row], 0, 15)),
+            category=category,  # type: ignore[arg-type]
+            identity=identity_for(category),  # type: ignore[arg-type]
+            sensors=loc.sensors[row],
+            nations=(self.nation,),
+            label=loc.label[row],
+            source_time=float(loc.source_time[row]),
+        )
+
+    def responsible_reports(self, now: float, hysteresis: int = 2) -> list[TrackReport]:
+        """:meth:`responsible_rows` as reports (policy not applied)."""
+        rows, numbers = self.responsible_rows(now, hysteresis)
+        cats = self.local_categories(rows, numbers)
+        return [
+            self.build_report(int(r), int(n), c)
+            for r, n, c in zip(rows.tolist(), numbers.tolist(), cats, strict=True)
+        ]
 
     def local_categories(self, rows: I64, numbers: I64) -> list[str]:
         if rows.size == 0:
