@@ -48,8 +48,8 @@ def test_gnn_takes_miss_when_cheaper_and_respects_missing_edges() -> None:
 @pytest.mark.parametrize("seed", range(40))
 def test_gnn_matches_brute_force_on_random_sparse_problems(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    n_tracks, n_meas = int(rng.integers(1, 5)), int(rng.integers(1, 5))
-    dense = rng.uniform(0.0, 10.0, (n_tracks, n_meas))
+    n_tracks, n_meas = int(rng.integers(1, 5)), int(rng.integers(1, 6))
+    dense = rng.uniform(-5.0, 10.0, (n_tracks, n_meas))  # log-likelihood costs can be < 0
     gated = rng.random((n_tracks, n_meas)) < 0.6
     dense[~gated] = np.inf
     miss = rng.uniform(2.0, 8.0, n_tracks)

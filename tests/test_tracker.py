@@ -265,3 +265,26 @@ def test_config_validation() -> None:
         TrackerConfig(association="mht")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         Tracker(config()).update(0.0, MeasurementBatch.cartesian(0.0, [[0.0, 0.0, 0.0]], 1.0))
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_position_update_matches_filters_kalman_update(dims: int) -> None:
+    from kizuna.track import filters
+    from kizuna.track.gating import inverse_and_logdet
+
+    rng = np.random.default_rng(dims)
+    n = 2 * dims
+    k = 7
+    A = rng.normal(size=(k, n, n))
+    P = A @ np.swapaxes(A, 1, 2) * 100.0 + np.eye(n)
+    x = rng.normal(size=(k, n)) * 100.0
+    z = x[:, :dims] + rng.normal(size=(k, dims)) * 10.0
+    R = np.broadcast_to(np.diag(rng.uniform(50, 200, dims)), (k, dims, dims)).copy()
+    H = np.zeros((dims, n))
+    H[:, :dims] = np.eye(dims)
+    x_ref, P_ref, innovation, S = filters.kalman_update(x, P, z, R, H)
+    tracker = Tracker(config(spatial_dims=dims))
+    tracker.store.append(x, P, np.arange(k), 0.0, 0, True)
+    tracker._position_update(np.arange(k), innovation, inverse_and_logdet(S)[0], R)
+    np.testing.assert_allclose(tracker.store.x, x_ref, rtol=1e-10, atol=1e-8)
+    np.testing.assert_allclose(tracker.store.P, P_ref, rtol=1e-9, atol=1e-8)

@@ -12,7 +12,8 @@ are gated by no other track), the others with ``scipy.optimize.linear_sum_assign
 dense matrix ``[pair costs | diagonal miss costs]`` (the usual augmentation with one private
 "miss" column per track; Blackman & Popoli, "Design and Analysis of Modern Tracking Systems",
 1999). Pairs costing more than the track's miss are dropped first: the miss column is
-private to its track, so such a pair can never be in an optimal solution.
+private to its track, so such a pair can never be in an optimal solution. Tracks none of whose
+measurements is gated by another track skip the component search altogether.
 
 **Cheap JPDA** (Fitzgerald, "Development of practical PDA logic for multitarget tracking by
 microprocessor", Proc. American Control Conference, 1986): an approximation of JPDA's marginal
@@ -28,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
-from scipy.sparse import coo_matrix
+from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 F64 = npt.NDArray[np.float64]
@@ -57,54 +58,75 @@ def gnn_assign(
     ti, mj, cost = pair_track[keep], pair_measurement[keep], pair_cost[keep]
     if ti.size == 0:
         return assigned
-    # Bipartite graph on nodes [tracks | measurements]; components never share a track or a
-    # measurement, so each can be solved alone.
-    graph = coo_matrix(
-        (np.ones(ti.size, np.int8), (ti, n_tracks + mj)),
-        shape=(n_tracks + n_measurements, n_tracks + n_measurements),
-    )
-    _, label = connected_components(graph, directed=False)
-    comp = label[ti]
-    tracks_per_comp = np.bincount(label[:n_tracks], minlength=label.max() + 1)
-    single = tracks_per_comp[comp] == 1
-
-    # Single-track components: the cheapest measurement (ties broken by measurement index).
-    if single.any():
-        st, sm, sc = ti[single], mj[single], cost[single]
+    # A track none of whose measurements is gated by another track is alone in its component:
+    # its cheapest measurement is optimal (ties broken by measurement index). Only the rest need
+    # the component search and a dense solve.
+    shared = np.bincount(mj, minlength=n_measurements)[mj] > 1
+    contested = np.zeros(n_tracks, bool)
+    contested[ti[shared]] = True
+    alone = ~contested[ti]
+    if alone.any():
+        st, sm, sc = ti[alone], mj[alone], cost[alone]
         order = np.lexsort((sm, sc, st))
         st, sm = st[order], sm[order]
         first = np.ones(st.size, bool)
         first[1:] = st[1:] != st[:-1]
         assigned[st[first]] = sm[first]
-
-    # Multi-track components: a dense assignment per component (they are small in practice).
-    multi = ~single
-    if multi.any():
-        mt, mm, mc, mcomp = ti[multi], mj[multi], cost[multi], comp[multi]
-        order = np.argsort(mcomp, kind="stable")
-        mt, mm, mc, mcomp = mt[order], mm[order], mc[order], mcomp[order]
-        bounds = np.flatnonzero(np.diff(mcomp)) + 1
-        for start, stop in zip(
-            np.concatenate([[0], bounds]), np.concatenate([bounds, [mcomp.size]]), strict=True
-        ):
-            _solve_component(mt[start:stop], mm[start:stop], mc[start:stop], miss_cost, assigned)
+    if not alone.all():
+        _solve_contested(ti[~alone], mj[~alone], cost[~alone], miss_cost, assigned)
     return assigned
 
 
-def _solve_component(
+def _solve_contested(
     ti: IntP, mj: IntP, cost: F64, miss_cost: F64, assigned: npt.NDArray[np.intp]
 ) -> None:
-    tracks, t_local = np.unique(ti, return_inverse=True)
-    meas, m_local = np.unique(mj, return_inverse=True)
+    """Split the contested pairs into connected components and solve each densely."""
+    tracks, t_node = np.unique(ti, return_inverse=True)
+    meas, m_node = np.unique(mj, return_inverse=True)
     nt, nm = tracks.size, meas.size
-    # Forbidden cells get a cost no feasible solution pays: it exceeds every miss by far.
-    forbidden = float(np.max(miss_cost[tracks]) * 2.0 + 1.0 + np.abs(cost).max() * 2.0)
-    matrix = np.full((nt, nm + nt), forbidden)
-    matrix[t_local, m_local] = cost
-    matrix[np.arange(nt), nm + np.arange(nt)] = miss_cost[tracks]
-    rows, cols = linear_sum_assignment(matrix)
-    hit = cols < nm
-    assigned[tracks[rows[hit]]] = meas[cols[hit]]
+    graph = csr_matrix((np.ones(ti.size, np.int8), (t_node, nt + m_node)), shape=(nt + nm, nt + nm))
+    _, label = connected_components(graph, directed=False)
+    # Rank of each track / measurement inside its component (components listed in label order).
+    t_rank = _rank_within(label[:nt])
+    m_rank = _rank_within(label[nt:])
+    t_count = np.bincount(label[:nt], minlength=label.max() + 1)
+    m_count = np.bincount(label[nt:], minlength=label.max() + 1)
+    comp = label[t_node]
+    order = np.argsort(comp, kind="stable")
+    comp_sorted = comp[order]
+    bounds = np.flatnonzero(np.diff(comp_sorted)) + 1
+    starts = np.concatenate([[0], bounds])
+    stops = np.concatenate([bounds, [comp_sorted.size]])
+    tracks_by_comp = np.argsort(label[:nt], kind="stable")
+    meas_by_comp = np.argsort(label[nt:], kind="stable")
+    t_first = np.concatenate([[0], np.cumsum(t_count)[:-1]])
+    m_first = np.concatenate([[0], np.cumsum(m_count)[:-1]])
+    for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
+        sel = order[start:stop]
+        c = int(comp_sorted[start])
+        n_t, n_m = int(t_count[c]), int(m_count[c])
+        comp_tracks = tracks[tracks_by_comp[t_first[c] : t_first[c] + n_t]]
+        comp_meas = meas[meas_by_comp[m_first[c] : m_first[c] + n_m]]
+        misses = miss_cost[comp_tracks]
+        # Forbidden cells cost more than any feasible solution (every track missing).
+        forbidden = float(misses.sum() + np.abs(cost[sel]).sum() + 1.0)
+        matrix = np.full((n_t, n_m + n_t), forbidden)
+        matrix[t_rank[t_node[sel]], m_rank[m_node[sel]]] = cost[sel]
+        matrix[np.arange(n_t), n_m + np.arange(n_t)] = misses
+        rows, cols = linear_sum_assignment(matrix)
+        hit = cols < n_m
+        assigned[comp_tracks[rows[hit]]] = comp_meas[cols[hit]]
+
+
+def _rank_within(label: IntP) -> IntP:
+    """For each item, its position among the items with the same label (in index order)."""
+    order = np.argsort(label, kind="stable")
+    sorted_label = label[order]
+    first = np.concatenate([[0], np.flatnonzero(np.diff(sorted_label)) + 1])
+    run_start = np.repeat(first, np.diff(np.concatenate([first, [label.size]])))
+    rank = np.empty(label.size, np.intp)
+    rank[order] = np.arange(label.size) - run_start
+    return rank
 
 
 def cheap_jpda_weights(

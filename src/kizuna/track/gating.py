@@ -45,22 +45,31 @@ def candidate_pairs(
 ) -> tuple[IntP, IntP]:
     """All (track, measurement) index pairs with ``|p_track - p_meas| <= radius[track]``.
 
+    Tracks are grouped into radius classes (powers of two); each class is one
+    ``cKDTree.sparse_distance_matrix`` call at the class's largest radius, whose array output
+    avoids a Python list per track, and pairs beyond a track's own radius are then dropped.
     Returns two index arrays sorted by track then measurement (deterministic order).
     """
     n_tracks = track_position.shape[0]
+    empty = np.zeros(0, np.intp)
     if n_tracks == 0 or measurement_position.shape[0] == 0:
-        empty = np.zeros(0, np.intp)
         return empty, empty.copy()
-    tree = cKDTree(measurement_position)
-    hits = tree.query_ball_point(track_position, r=radius, return_sorted=True)
-    counts = np.fromiter((len(h) for h in hits), dtype=np.intp, count=n_tracks)
-    total = int(counts.sum())
-    if total == 0:
-        empty = np.zeros(0, np.intp)
-        return empty, empty.copy()
-    meas = np.fromiter((j for h in hits for j in h), dtype=np.intp, count=total)
-    tracks = np.repeat(np.arange(n_tracks, dtype=np.intp), counts)
-    return tracks, meas
+    measurement_tree = cKDTree(measurement_position)
+    radius_class = np.ceil(np.log2(np.maximum(radius, 1e-9))).astype(np.int64)
+    tracks_parts, meas_parts = [], []
+    for cls in np.unique(radius_class):
+        members = np.flatnonzero(radius_class == cls)
+        found = cKDTree(track_position[members]).sparse_distance_matrix(
+            measurement_tree, float(radius[members].max()), output_type="ndarray"
+        )
+        track_idx = members[found["i"]]
+        inside = found["v"] <= radius[track_idx]
+        tracks_parts.append(track_idx[inside])
+        meas_parts.append(found["j"][inside].astype(np.intp))
+    tracks = np.concatenate(tracks_parts).astype(np.intp)
+    meas = np.concatenate(meas_parts)
+    order = np.lexsort((meas, tracks))
+    return tracks[order], meas[order]
 
 
 def inverse_and_logdet(S: F64) -> tuple[F64, F64]:

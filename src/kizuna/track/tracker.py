@@ -367,6 +367,7 @@ class Tracker:
         mj: IntP = np.zeros(0, np.intp)
         innovation = np.zeros((0, meas.dim))
         S = np.zeros((0, meas.dim, meas.dim))
+        S_inv = S
         d2 = np.zeros(0)
         logdet = np.zeros(0)
         if n_tracks and n_meas:
@@ -380,12 +381,8 @@ class Tracker:
                 d2 = mahalanobis_squared(innovation, S_inv)
                 inside = d2 <= gamma
                 ti, mj = ti[inside], mj[inside]
-                innovation, S, d2, logdet = (
-                    innovation[inside],
-                    S[inside],
-                    d2[inside],
-                    logdet[inside],
-                )
+                innovation, S, S_inv = innovation[inside], S[inside], S_inv[inside]
+                d2, logdet = d2[inside], logdet[inside]
 
         hit = np.zeros(n_tracks, bool)
         pd, pg = cfg.detection_probability, cfg.gate_probability
@@ -396,7 +393,13 @@ class Tracker:
             assigned = gnn_assign(n_tracks, n_meas, ti, mj, cost, miss)
             hit = assigned >= 0
             if hit.any():
-                self._kalman_update(np.flatnonzero(hit), assigned[hit], meas)
+                if meas.kind == "cartesian":
+                    chosen = np.flatnonzero(assigned[ti] == mj)  # one pair per hit track
+                    self._position_update(
+                        ti[chosen], innovation[chosen], S_inv[chosen], meas.R[mj[chosen]]
+                    )
+                else:
+                    self._kalman_update(np.flatnonzero(hit), assigned[hit], meas)
             used = np.zeros(n_meas, bool)
             used[assigned[hit]] = True
             near_confirmed = np.zeros(n_meas, bool)
@@ -471,6 +474,24 @@ class Tracker:
             x_new, P_new, _, _ = filters.kalman_update(x, P, meas.z[rows], meas.R[rows], H)
         store.x[tracks] = x_new
         store.P[tracks] = P_new
+
+    def _position_update(self, tracks: IntP, innovation: F64, S_inv: F64, R: F64) -> None:
+        """Kalman update for a direct position measurement, ``H = [I 0]``, in Joseph form.
+
+        The same equations as :func:`kizuna.track.filters.kalman_update` (Bar-Shalom et al. 2001,
+        §5.2.3), specialised to the selection matrix and reusing the innovation and the inverse
+        innovation covariance already computed for gating — so the hot path pays no extra
+        small-matrix solves. Checked against ``filters.kalman_update`` in tests.
+        """
+        store = self.store
+        d, n = self.spatial_dims, self.ndim
+        x, P = store.x[tracks], store.P[tracks]
+        K = P[:, :, :d] @ S_inv  # (k, n, d): P Hᵀ S⁻¹
+        A = np.broadcast_to(np.eye(n), P.shape).copy()
+        A[:, :, :d] -= K  # I − K H
+        P_new = A @ P @ np.swapaxes(A, 1, 2) + K @ R @ np.swapaxes(K, 1, 2)
+        store.x[tracks] = x + np.einsum("kij,kj->ki", K, innovation)
+        store.P[tracks] = 0.5 * (P_new + np.swapaxes(P_new, 1, 2))
 
     def _pda_update(
         self,
