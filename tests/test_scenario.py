@@ -12,7 +12,14 @@ from scipy.optimize import brentq, minimize_scalar
 from kizuna.errors import InputError, Problem
 from kizuna.scenario import (
     EARTH_MEAN_RADIUS_M,
+    Asset,
+    Link,
+    Nation,
+    Orbit,
+    Point,
     Scenario,
+    Sensor,
+    Threat,
     great_circle_distance_m,
     load_scenario,
     minimum_energy_apogee_m,
@@ -596,6 +603,23 @@ def test_load_missing_file_and_directory(tmp_path: Path) -> None:
     bad.write_bytes(b'name = "caf\xe9"\n')
     with pytest.raises(InputError, match="not UTF-8"):
         load_scenario(bad)
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "scenario.md"
+
+
+def test_documented_example_is_valid() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    example = text.split("## Complete example", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    scenario = parse_scenario(example, "docs/scenario.md example")
+    assert scenario.threat_counts() == {"aircraft": 1, "cruise": 0, "ballistic": 1}
+
+
+def test_every_schema_key_is_documented() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    for struct in (Scenario, Nation, Sensor, Orbit, Point, Asset, Threat, Link):
+        for name in struct.__struct_fields__:
+            assert f"`{name}`" in text, f"{struct.__name__}.{name} is not in docs/scenario.md"
 
 
 def test_helpers() -> None:
