@@ -145,3 +145,51 @@ def test_plots_of_other_nations_are_ignored(tmp_path: Path, usa_scans) -> None:
     _, jpn = _nodes(tmp_path)
     _feed(jpn, usa_scans, 60.0)  # USA's sensors: not JPN's to track
     assert len(jpn.tracker.table(60.0)) == 0
+
+
+MIXED = """nation = "{n}"
+[[rule]]
+name = "no ballistic"
+to = "all"
+action = "deny"
+categories = ["ballistic"]
+[[rule]]
+name = "air coarse"
+to = "all"
+categories = ["air", "unknown"]
+degrade = {{ position_m = 500.0, drop_velocity = true }}
+[[rule]]
+name = "rest"
+to = "all"
+"""
+
+
+def test_batched_receive_check_agrees_with_policies_check_received(
+    tmp_path: Path, usa_scans
+) -> None:
+    usa, jpn = _nodes(tmp_path, usa_policy=MIXED)
+    _feed(usa, usa_scans, 60.0)
+    usa.fuser.set_local(usa._local_tracks(60.0)[0])
+    usa.fuser.check(60.0)
+    base = usa.fuser.responsible_reports(60.0)
+    assert base
+    variants = []
+    for r in base:
+        for cat in ("air", "ballistic", "cruise"):
+            rep = msgspec.structs.replace(
+                r, category=cat, label=Label("UNCLASSIFIED", ("JPN", "USA"))
+            )
+            decision = usa.policy.decide(rep, "JPN", ["USA", "JPN"])
+            variants.append(rep)  # as is: undegraded
+            if decision.report is not None:
+                variants.append(decision.report)  # as the policy releases it
+                wide = msgspec.structs.replace(
+                    decision.report, label=Label("UNCLASSIFIED", ("JPN", "USA"))
+                )
+                variants.append(wide)
+    expected = [jpn.policies.check_received(v, "USA", "JPN").ok for v in variants]
+    assert any(expected) and not all(expected)
+    jpn.last_receipt = []
+    jpn._receive_reports(60.0, "USA", variants)
+    got = [m.outcome == "delivered" for m in jpn.last_receipt]
+    assert got == expected
