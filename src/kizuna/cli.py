@@ -98,10 +98,88 @@ def simulate(
     run_command(scenario, out, truth_interval, console)
 
 
+@app.command()
+def track(
+    detections: Annotated[
+        str, typer.Argument(help="Detections .parquet/.csv (time,x,y[,z] m) or plots.parquet.")
+    ],
+    out: Annotated[str, typer.Option("--out", help="Output tracks Parquet file.")],
+    sigma: Annotated[
+        float | None, typer.Option("--sigma", help="Measurement std per axis, m (if no sx/sy).")
+    ] = None,
+    q: Annotated[float, typer.Option("--q", help="Process noise PSD, m²/s³.")] = 1.0,
+    pd: Annotated[float, typer.Option("--pd", help="Probability of detection.")] = 0.9,
+    clutter_density: Annotated[
+        float | None,
+        typer.Option("--clutter-density", help="False alarms per m² (2-D) or m³ (3-D)."),
+    ] = None,
+    gate: Annotated[float, typer.Option("--gate", help="Gate probability.")] = 0.999,
+    confirm: Annotated[str, typer.Option("--confirm", help="M-of-N confirmation, M/N.")] = "2/3",
+    delete_after: Annotated[
+        int, typer.Option("--delete-after", help="Delete after this many consecutive misses.")
+    ] = 5,
+    association: Annotated[
+        str, typer.Option("--association", help="gnn or jpda (cheap JPDA).")
+    ] = "gnn",
+    initial_velocity_std: Annotated[
+        float, typer.Option("--initial-velocity-std", help="New-track velocity std, m/s.")
+    ] = 300.0,
+) -> None:
+    """Track detections scan by scan; write one row per confirmed track per scan."""
+    from kizuna.track.detections_io import run_command as run_track
+
+    run_track(
+        detections,
+        out,
+        sigma=sigma,
+        process_noise_q=q,
+        pd=pd,
+        clutter_density=clutter_density,
+        gate=gate,
+        confirm=confirm,
+        delete_after=delete_after,
+        association=association,
+        initial_velocity_std=initial_velocity_std,
+        console=console,
+    )
+
+
+@app.command()
+def exercise(
+    scenario: Annotated[str, typer.Argument(help="Scenario TOML file.")],
+    out: Annotated[
+        str, typer.Option("--out", help="Output directory (metrics.json, recording/, truth).")
+    ] = "out/exercise",
+    policies: Annotated[
+        str | None,
+        typer.Option("--policies", help="Policy directory (default: policies/ by the scenario)."),
+    ] = None,
+    keys: Annotated[
+        str | None,
+        typer.Option("--keys", help="Key directory from `kizuna keys init` (default: seeded)."),
+    ] = None,
+) -> None:
+    """Run every nation's node on a simulated clock and network; record and score it."""
+    import os
+
+    # Many tiny (6x6) LAPACK calls: OpenBLAS threads only add hand-off cost (measured ~2x).
+    # Must be set before numpy is first imported; a user's own setting wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from kizuna.runtime.exercise import run_command as run_exercise_command
+
+    run_exercise_command(scenario, out, policies, keys)
+
+
 keys_app = typer.Typer(
     help="Nations' Ed25519 signing keys and the public keyring.", no_args_is_help=True
 )
 app.add_typer(keys_app, name="keys")
+
+# Defence-production capacity planner: `kizuna industry plan|compare` (light import: typer only;
+# the solver stack loads inside the commands).
+from kizuna.industry.cli import industry_app  # noqa: E402
+
+app.add_typer(industry_app, name="industry")
 
 
 @keys_app.command("init")

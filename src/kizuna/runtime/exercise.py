@@ -263,3 +263,81 @@ def _score(out_dir: Path, scenario: Scenario) -> dict[str, Any] | None:
         return None
     result: dict[str, Any] = score(out_dir, scenario)
     return result
+
+
+def run_command(
+    scenario_path: str | Path,
+    out_dir: str | Path,
+    policies_dir: str | Path | None = None,
+    keys_dir: str | Path | None = None,
+    show_progress: bool = True,
+) -> ExerciseResult:
+    """``kizuna exercise``: load, run with a progress bar, print a summary table.
+
+    Policies default to ``policies/`` next to the scenario file (``scenarios/policies/``).
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from kizuna.scenario import load_scenario
+
+    path = Path(scenario_path)
+    scenario = load_scenario(path)
+    policies = load_policies(scenario, policies_dir or path.parent / "policies")
+    keys = exercise_keys(scenario, keys_dir)
+    console = Console()
+    with Progress(
+        TextColumn("[bold]exercise[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} sim s"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not show_progress,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(scenario.name, total=scenario.duration_s)
+        result = run_exercise(
+            scenario,
+            out_dir,
+            policies,
+            keys,
+            progress=lambda t: bar.update(task, completed=t),
+            scenario_source=str(scenario_path),
+        )
+    m = result.metrics
+    table = Table(title=f"kizuna exercise — {scenario.name}")
+    table.add_column("nation")
+    table.add_column("minted", justify="right")
+    table.add_column("adopted", justify="right")
+    table.add_column("merges", justify="right")
+    table.add_column("withheld", justify="right")
+    table.add_column("rejected", justify="right")
+    table.add_column("violations", justify="right")
+    for code, node in m["nodes"].items():
+        numbering = node["numbering"]
+        table.add_row(
+            code,
+            str(numbering.get("minted", 0)),
+            str(numbering.get("adopted", 0)),
+            str(numbering.get("merges", 0)),
+            str(sum(node["withheld"].values())),
+            str(sum(node["rejected"].values())),
+            str(sum(node["violations"].values())),
+        )
+    console.print(table)
+    links = Table(title="network")
+    links.add_column("link")
+    links.add_column("messages", justify="right")
+    links.add_column("bytes", justify="right")
+    links.add_column("lost", justify="right")
+    for name, s in m["network"].items():
+        links.add_row(name, str(s["messages"]), f"{s['bytes']:,}", str(s["lost"]))
+    console.print(links)
+    speed = m["sim_seconds"] / max(m["wall_seconds"], 1e-9)
+    console.print(
+        f"{m['sim_seconds']:.0f} sim s in {m['wall_seconds']:.1f} wall s ({speed:.0f}x real time); "
+        f"{result.picture_rows:,} picture rows; wrote {out_dir}/metrics.json and "
+        f"{out_dir}/recording/"
+    )
+    return result
