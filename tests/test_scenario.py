@@ -256,6 +256,14 @@ BROKEN: list[tuple[str, str, str, list[str], str | None]] = [
         "epoch =",
     ),
     ("negative-seed", "seed = 3", "seed = -3", ["seed", ">= 0"], "seed = -3"),
+    ("huge-seed", "seed = 3", "seed = 9223372036854775808", ["seed", "<= 9.22337e+18"], "seed ="),
+    (
+        "huge-number",
+        "period_s = 8.0",
+        "period_s = 1" + "0" * 400,
+        ["period_s", "too large"],
+        "period_s",
+    ),
     (
         "duplicate-sensor-id",
         'id = "S1"',

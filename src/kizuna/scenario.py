@@ -481,6 +481,9 @@ def _check_type(value: Any, t: msgspec_inspect.Type, path: str, report: _Report)
     ok: bool
     if isinstance(t, msgspec_inspect.FloatType):
         ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok and isinstance(value, int) and abs(value) > 1e300:  # TOML integers are unbounded
+            report.add(path, "number too large", f"{str(value)[:12]}…", "a finite number")
+            return
         if ok and not math.isfinite(value):
             report.add(path, "not a finite number", value, "a finite number")
             return
@@ -873,7 +876,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         if duration_s <= 0:
             duration_s = None
     if "seed" not in bad and "seed" in data:
-        _range(report, "seed", data["seed"], ge=0)
+        _range(report, "seed", data["seed"], ge=0, le=2**63 - 1)
     if "name" not in bad and isinstance(data.get("name"), str) and not data["name"].strip():
         report.add("name", "empty name", data["name"], "a non-empty string")
     if "epoch" not in bad and "epoch" in data:
