@@ -349,3 +349,42 @@ def test_load_dir_and_duplicate_nation(tmp_path: Path) -> None:
     (tmp_path / "ZZZ.toml").write_text(AUS_POLICY)
     with pytest.raises(InputError, match="second policy for the same nation"):
         Policies.load_dir(tmp_path)
+
+
+# --- the shipped pacific-shield policies -------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shipped(scenario: str, directory: Path) -> Policies:
+    from kizuna.scenario import load_scenario
+
+    s = load_scenario(ROOT / "scenarios" / f"{scenario}.toml")
+    own = {n.code: [x.id for x in s.sensor if x.nation == n.code] for n in s.nation}
+    return Policies.load_dir(directory, own)
+
+
+def test_shipped_policies_load_against_their_scenarios() -> None:
+    policies = shipped("pacific-shield", ROOT / "scenarios" / "policies")
+    assert set(policies.by_nation) == {"USA", "JPN", "AUS"}
+    small = shipped("small-bilateral", ROOT / "scenarios" / "policies" / "small-bilateral")
+    assert set(small.by_nation) == {"USA", "JPN"}
+
+
+def test_shipped_pacific_shield_policies_behave_as_documented() -> None:
+    p = shipped("pacific-shield", ROOT / "scenarios" / "policies")
+    darwin = ecef(-12.0, 131.0)
+    oth = report(darwin, ("AUS-OTH",), node="AUS")
+    assert p["AUS"].decide(oth, "USA").release
+    assert p["AUS"].decide(oth, "JPN").reason == "denied by rule 'jpn-no-oth'"
+    assert p["AUS"].decide(report(darwin, ("AUS-DARWIN-1",), node="AUS"), "JPN").release
+    sado = report(TOKYO, ("JPN-SADO",))
+    assert p["JPN"].decide(sado, "USA").release
+    assert not p["JPN"].decide(sado, "AUS").release
+    near = p["JPN"].decide(report(TOKYO, ("JPN-KYOGAMISAKI",)), "AUS")
+    far = p["JPN"].decide(report(GUAM, ("JPN-DDG-SOJ",)), "AUS")
+    assert near.release and not near.degraded
+    assert far.release and far.degraded
+    ir = report(TOKYO, ("USA-GEO-IR-1", "USA-SHARIKI"), "ballistic", node="USA")
+    assert p["USA"].decide(ir, "JPN").degraded
+    assert not p["USA"].decide(report(TOKYO, ("USA-SHARIKI",), node="USA"), "JPN").degraded
