@@ -9,6 +9,7 @@ from scipy import stats
 from kizuna.geo import aer_to_ecef, ecef_to_aer, ecef_to_geodetic, geodetic_to_ecef
 from kizuna.plots import KIND_RADAR, KIND_SPACE_IR
 from kizuna.scenario import Orbit, Point, Sensor
+from kizuna.sim import sensors as sensors_module
 from kizuna.sim.platforms import FixedSite, OrbitPlatform, RoutePlatform, platform_for
 from kizuna.sim.sensors import (
     RadarModel,
@@ -149,7 +150,20 @@ def test_false_alarms_are_poisson_and_inside_the_coverage() -> None:
 
 
 # --- Coverage: never reported where the sensor cannot see ------------------------------------
-def test_beyond_radar_horizon_is_never_reported_but_inside_is() -> None:
+@pytest.mark.parametrize("guard", ["both", "horizon only", "line of sight only"])
+def test_beyond_radar_horizon_is_never_reported_but_inside_is(
+    guard: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The horizon formula and the 4/3-Earth line-of-sight test are two guards of the same
+    # geometry: each alone must keep the target out.
+    if guard == "horizon only":
+        monkeypatch.setattr(
+            sensors_module, "earth_blocks_los", lambda a, b, **kw: np.zeros(len(b), bool)
+        )
+    if guard == "line of sight only":
+        monkeypatch.setattr(
+            sensors_module, "radar_horizon_m", lambda h1, h2: np.full_like(h2, 1e12)
+        )
     sensor = radar(min_elevation_deg=-5.0)  # elevation limit out of the way: horizon decides
     model = RadarModel.from_sensor(sensor, 0)
     pose = pose_of(sensor)
@@ -176,9 +190,11 @@ def test_refraction_lets_the_radar_see_just_below_the_geometric_horizon() -> Non
     assert set(np.unique(scan_ids(model, pose, ecef, 30)).tolist()) == {0}
 
 
-def test_earth_blocked_target_is_never_reported() -> None:
-    # A very long-range radar: a satellite-height target behind the Earth is within max_range
-    # and above the horizon-distance formula's reach, but the Earth is in the way.
+def test_earth_blocked_target_is_never_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A very long-range radar: a satellite-height target behind the Earth is within max_range,
+    # but the Earth is in the way. The horizon formula is switched off so that the
+    # line-of-sight test alone has to catch it.
+    monkeypatch.setattr(sensors_module, "radar_horizon_m", lambda h1, h2: np.full_like(h2, 1e12))
     sensor = radar(max_range_km=20000.0, min_elevation_deg=-90.0)
     model = RadarModel.from_sensor(sensor, 0)
     pose = pose_of(sensor)

@@ -269,8 +269,8 @@ def summary_table(summary: SimulationSummary) -> Table:
     table = Table(title=f"{summary.scenario}: {summary.duration_s:g} s simulated")
     for name in ("sensor", "nation", "kind"):
         table.add_column(name, no_wrap=True)
-    for name in ("scans", "detections", "false alarms", "objects"):
-        table.add_column(name, justify="right")
+    for name in ("scans", "detections", "false\nalarms", "objects\nseen"):
+        table.add_column(name, justify="right", no_wrap=True)
     seen: set[int] = set()
     for t in summary.sensors:
         seen |= t.objects_seen
@@ -322,6 +322,13 @@ def run_command(
             bar.update(task, completed=t)
 
         summary = simulate(scenario, out_dir, truth_interval_s, progress=advance)
-    console.print(summary_table(summary))
+    # Piped output (files, CI logs) has no terminal width: do not squeeze the table to 80.
+    width = console.width
+    if not console.is_terminal:
+        console.width = max(width, 100)
+    try:
+        console.print(summary_table(summary))
+    finally:
+        console.width = width
     console.print(f"wrote {summary.truth_path} and {summary.plots_path}", highlight=False)
     return summary

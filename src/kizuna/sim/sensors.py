@@ -230,12 +230,16 @@ class RadarModel:
                 0.5 * np.pi,  # the lift is for low elevations; it cannot pass the zenith
             )
             horizon = radar_horizon_m(pose.alt_m, h_target)
-            visible[idx] = (
+            keep = (
                 (apparent_el >= self.min_elevation_rad)
                 & (apparent_el <= self.max_elevation_rad)
                 & (rng[idx] <= horizon)
-                & ~earth_blocks_los(pose.ecef, candidates, refraction_k=FOUR_THIRDS)
             )
+            if keep.any():  # the exact line-of-sight test last, on the few still in
+                keep[keep] = ~earth_blocks_los(
+                    pose.ecef, candidates[keep], refraction_k=FOUR_THIRDS
+                )
+            visible[idx] = keep
         return visible, az, el, rng
 
     def scan(
