@@ -281,11 +281,22 @@ def test_rotation_and_j2_matter() -> None:
 
 
 def test_impossible_shots_raise() -> None:
-    aim = _destination(39.0, 125.0, 150.0, 4_000e3)
-    with pytest.raises(ValueError, match=r"could not aim|never comes down"):
-        solve_ballistic(rad(39.0), rad(125.0), *aim, 40e3)
+    aim = _destination(39.0, 125.0, 150.0, 1_000e3)
+    with pytest.raises(ValueError, match=r"too low for a 1000 km shot"):
+        solve_ballistic(rad(39.0), rad(125.0), *aim, 10e3)  # far too flat for 1,000 km
     with pytest.raises(ValueError, match="burn time"):
         solve_ballistic(rad(39.0), rad(125.0), *aim, None, burn_time_s=0.0)
+
+
+def test_minimum_energy_apogee_agrees_with_the_scenario_loader() -> None:
+    # Two independent closed forms (ours and the scenario validator's) must agree.
+    from kizuna.scenario import minimum_energy_apogee_m
+
+    for distance in (100e3, 1_000e3, 4_600e3, 13_000e3):
+        psi = distance / geo.EARTH_MEAN_RADIUS_M
+        assert bm.minimum_energy_apogee_m(psi) == pytest.approx(
+            minimum_energy_apogee_m(distance), rel=1e-3
+        )
 
 
 def test_default_burn_time() -> None:
@@ -294,3 +305,23 @@ def test_default_burn_time() -> None:
         pytest.approx(160.0)
     )
     assert bm.default_burn_time_s(0.0, 0.0, 0.0, 2.0) == 180.0
+
+
+@pytest.mark.parametrize(
+    ("distance_m", "apogee"),
+    [(50e3, "0.9"), (13_000e3, None), (13_000e3, "0.9"), (300e3, 5_000e3), (13_000e3, 5_000e3)],
+)
+def test_corners_of_what_the_scenario_validator_accepts_can_be_flown(
+    distance_m: float, apogee: str | float | None
+) -> None:
+    # The scenario loader accepts 50–13,000 km and apogees from 0.9× the minimum-energy apogee
+    # up to 5,000 km; every such request must be solvable.
+    from kizuna.scenario import minimum_energy_apogee_m
+
+    aim_lat, aim_lon = _destination(39.0, 125.0, 100.0, distance_m)
+    apogee_m = 0.9 * minimum_energy_apogee_m(distance_m) if apogee == "0.9" else apogee
+    assert apogee_m is None or isinstance(apogee_m, float)
+    tr = solve_ballistic(rad(39.0), rad(125.0), aim_lat, aim_lon, apogee_m)
+    assert tr.miss_m < 1_000.0
+    if apogee_m is not None:
+        assert tr.apogee_m == pytest.approx(apogee_m, abs=1_000.0)

@@ -74,6 +74,9 @@ RTOL = 1e-10
 ATOL = 1e-6  # m and m/s
 
 MIN_BURN_S, MAX_BURN_S = 60.0, 180.0
+# Depressed trajectories below half the minimum-energy apogee skim the (absent) atmosphere;
+# we refuse them rather than fly nonsense. The scenario loader already asks for ≥ 0.9×.
+MIN_APOGEE_FRACTION = 0.5
 
 
 def default_burn_time_s(
@@ -312,8 +315,24 @@ class BallisticTrajectory:
 # ---------------------------------------------------------------------------------------------
 
 
-def _miss_enu(aim_lat: float, aim_lon: float, aim_ecef: F64, impact: F64) -> F64:
-    return np.asarray(ecef_to_enu_matrix(aim_lat, aim_lon) @ (impact - aim_ecef), float)
+def _miss_ground(aim_ecef: F64, impact: F64) -> F64:
+    """Impact relative to the aim as (east, north) metres on an azimuthal-equidistant map
+    centred on the aim (geocentric directions, mean radius).
+
+    Smooth everywhere except at the aim's antipode and zero only at the aim itself — unlike a
+    projection onto the aim's tangent plane, which is also zero on the far side of the Earth
+    and let the solver converge on a false root.
+    """
+    up = aim_ecef / np.linalg.norm(aim_ecef)
+    east = np.cross([0.0, 0.0, 1.0], up)
+    east /= np.linalg.norm(east)
+    north = np.cross(up, east)
+    direction = impact / np.linalg.norm(impact)
+    tangent = direction - np.dot(direction, up) * up
+    sin_angle = float(np.linalg.norm(tangent))
+    angle = math.atan2(sin_angle, float(np.dot(direction, up)))
+    scale = EARTH_MEAN_RADIUS_M * (angle / sin_angle if sin_angle > 1e-12 else 1.0)
+    return np.array([np.dot(tangent, east), np.dot(tangent, north)]) * scale
 
 
 def _minimum_energy_residual(flight: _Flight, aim_ecef: F64, rotation: bool) -> float:
@@ -387,39 +406,89 @@ def solve_ballistic(
         burn_time_s = default_burn_time_s(launch_lat, launch_lon, aim_lat, aim_lon)
     if not burn_time_s > 0.0:
         raise ValueError(f"burn time must be > 0 s, got {burn_time_s}")
+    psi = float(ground_distance_m(launch_lat, launch_lon, aim_lat, aim_lon)) / EARTH_MEAN_RADIUS_M
+    if apogee_m is not None:
+        floor = MIN_APOGEE_FRACTION * minimum_energy_apogee_m(psi)
+        if not apogee_m >= floor:
+            range_km = psi * EARTH_MEAN_RADIUS_M / 1000.0
+            raise ValueError(
+                f"apogee {apogee_m / 1000:.0f} km is too low for a {range_km:.0f} km shot:"
+                f" a depressed trajectory needs at least {floor / 1000:.0f} km"
+                f" ({MIN_APOGEE_FRACTION:g} × the minimum-energy apogee)"
+            )
     launch_ecef = geodetic_to_ecef(launch_lat, launch_lon, launch_alt_m)
     aim_ecef = geodetic_to_ecef(aim_lat, aim_lon, aim_alt_m)
-    guess = _initial_command(launch_lat, launch_lon, aim_lat, aim_lon, apogee_m, burn_time_s)
-    accel_scale = max(guess.acceleration_mps2, 1.0)
+    # One scale for the thrust unknown so the three unknowns are all of order one.
+    accel_scale = _initial_command(
+        launch_lat, launch_lon, aim_lat, aim_lon, None, burn_time_s
+    ).acceleration_mps2
 
     def command_of(x: F64) -> BoostCommand:
         return BoostCommand(float(x[0]) * accel_scale, float(x[1]), float(x[2]))
 
-    def residual(x: F64) -> F64:
-        flight = _fly(launch_ecef, launch_lat, launch_lon, command_of(x), burn_time_s, rotation, j2)
-        if flight is None:
-            return np.array([1e4, 1e4, 1e4])
-        miss = _miss_enu(aim_lat, aim_lon, aim_ecef, flight.impact[:3]) / 1000.0  # km
-        if apogee_m is None:
-            third = math.degrees(_minimum_energy_residual(flight, aim_ecef, rotation))
-        else:
-            third = (_apogee(flight)[1] - apogee_m) / 1000.0
-        return np.array([miss[0], miss[1], third])
-
-    x0 = np.array([guess.acceleration_mps2 / accel_scale, guess.elevation_rad, guess.azimuth_rad])
-    solution = root(residual, x0, method="hybr", options={"xtol": 1e-12})
-    command = command_of(solution.x)
-    flight = _fly(launch_ecef, launch_lat, launch_lon, command, burn_time_s, rotation, j2)
-    if flight is None:
-        raise ValueError("no boost reaches the aim point (the missile never comes down)")
-    miss = float(np.linalg.norm(flight.impact[:3] - aim_ecef))
-    final = residual(solution.x)
-    if miss > 1000.0 or abs(final[2]) > 1.0:
-        what = "minimum-energy condition" if apogee_m is None else "apogee"
-        raise ValueError(
-            f"could not aim the shot: miss {miss / 1000:.1f} km, {what} off by {final[2]:.3g} "
-            f"({'deg' if apogee_m is None else 'km'}); the apogee may be impossible for the range"
+    def x_of(command: BoostCommand) -> F64:
+        return np.array(
+            [command.acceleration_mps2 / accel_scale, command.elevation_rad, command.azimuth_rad]
         )
+
+    def aim(x0: F64, target_apogee_m: float | None) -> tuple[F64, F64]:
+        """Solve from ``x0``; return the solution and its residual (km, km, deg or km)."""
+
+        def residual(x: F64) -> F64:
+            flight = _fly(
+                launch_ecef, launch_lat, launch_lon, command_of(x), burn_time_s, rotation, j2
+            )
+            if flight is None:
+                return np.array([1e4, 1e4, 1e4])
+            miss = _miss_ground(aim_ecef, flight.impact[:3]) / 1000.0  # km
+            if target_apogee_m is None:
+                third = math.degrees(_minimum_energy_residual(flight, aim_ecef, rotation))
+            else:
+                third = (_apogee(flight)[1] - target_apogee_m) / 1000.0
+            return np.array([miss[0], miss[1], third])
+
+        # A good start converges in ~10–20 evaluations; cap hopeless searches.
+        solution = root(residual, x0, method="hybr", options={"xtol": 1e-12, "maxfev": 60})
+        return solution.x, residual(solution.x)
+
+    def converged(res: F64) -> bool:
+        # 10 m miss and 10 m of apogee (or 0.01° of the minimum-energy angle): the solver
+        # normally gets millimetres; the 1 km promise has a wide margin.
+        return bool(np.all(np.abs(res) < 0.01))
+
+    guess = _initial_command(launch_lat, launch_lon, aim_lat, aim_lon, apogee_m, burn_time_s)
+    x, res = aim(x_of(guess), apogee_m)
+    if apogee_m is not None and not converged(res):
+        # Continuation: the minimum-energy shot always solves; walk its apogee to the requested
+        # one in steps, each starting from the previous solution.
+        min_guess = _initial_command(launch_lat, launch_lon, aim_lat, aim_lon, None, burn_time_s)
+        x, res = aim(x_of(min_guess), None)
+        if converged(res):
+            flight = _fly(
+                launch_ecef, launch_lat, launch_lon, command_of(x), burn_time_s, rotation, j2
+            )
+            assert flight is not None
+            start_apogee = _apogee(flight)[1]
+            # Geometric steps of at most 25 % in apogee.
+            ratio = apogee_m / start_apogee
+            n_steps = max(2, math.ceil(abs(math.log(ratio)) / math.log(1.25)))
+            for k in range(1, n_steps + 1):
+                target = start_apogee * ratio ** (k / n_steps)
+                x, res = aim(x, target)
+                if not converged(res):
+                    break
+    command = command_of(x)
+    flight = _fly(launch_ecef, launch_lat, launch_lon, command, burn_time_s, rotation, j2)
+    if flight is not None and np.linalg.norm(flight.impact[:3] - aim_ecef) > 100.0:
+        res = np.array([math.inf, math.inf, res[2]])  # belt and braces: judge by the 3-D miss
+    if flight is None or not converged(res):
+        what = "minimum-energy condition" if apogee_m is None else "apogee"
+        unit = "deg" if apogee_m is None else "km"
+        raise ValueError(
+            f"could not aim the shot: miss {math.hypot(res[0], res[1]):.3g} km, {what} off by "
+            f"{res[2]:.3g} {unit}; the apogee may be impossible for the range"
+        )
+    miss = float(np.linalg.norm(flight.impact[:3] - aim_ecef))
     apogee_time, apogee_alt = _apogee(flight)
     return BallisticTrajectory(
         launch_ecef=launch_ecef,
@@ -541,3 +610,17 @@ def symmetric_burnout_for_apogee(psi: float, r_apogee: float, r_bo: float) -> tu
     speed = math.sqrt(MU * (2.0 / r_bo - 1.0 / a))
     gamma = math.acos(min(1.0, math.sqrt(MU * p) / (r_bo * speed)))
     return speed, gamma
+
+
+def minimum_energy_apogee_m(psi: float, r0: float = EARTH_MEAN_RADIUS_M) -> float:
+    """Apogee altitude of the minimum-energy conic from and back to radius r0 across angle Ψ.
+
+    a = r0 (from Q = 2 sin(Ψ/2)/(1 + sin(Ψ/2)) and vis-viva: a = r0 / (2 − Q)), e from
+    p = r0 Q cos²γ with γ = (π − Ψ)/4 (h = r0 v cos γ), apogee radius a (1 + e).
+    """
+    q = minimum_energy_q(psi)
+    gamma = minimum_energy_flight_path_angle(psi)
+    a = r0 / (2.0 - q)
+    p = r0 * q * math.cos(gamma) ** 2
+    e = math.sqrt(max(0.0, 1.0 - p / a))
+    return a * (1.0 + e) - r0
