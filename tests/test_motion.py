@@ -71,7 +71,7 @@ def test_linear_predict_equals_f_p_ft_plus_q(model: ConstantVelocity) -> None:
 
 
 def test_singer_matches_closed_form_where_it_is_accurate() -> None:
-    """Singer (1970) eq. (14) closed form, evaluated at alpha T ~ 1 where it is well conditioned."""
+    """Singer (1970) closed form, evaluated at alpha T ~ 1 where it is well conditioned."""
     sigma, tau = 12.0, 5.0
     a = 1.0 / tau
     T = 4.0
@@ -101,7 +101,7 @@ def test_singer_tends_to_constant_acceleration_for_long_tau() -> None:
 
 def test_coordinated_turn_zero_rate_is_constant_velocity() -> None:
     rng = np.random.default_rng(12)
-    ct = CoordinatedTurn(q=3.0, q_turn=1e-4, spatial_dims=3)
+    ct = CoordinatedTurn(q=3.0, q_turn=0.0, spatial_dims=3)
     cv = ConstantVelocity(3, q=3.0)
     x = np.hstack([rng.normal(size=(5, 6)) * 100.0, np.zeros((5, 1))])
     P = random_spd_batch(rng, 5, 7)
@@ -150,7 +150,7 @@ def test_coordinated_turn_jacobian_matches_finite_differences() -> None:
 
 
 def test_gravity_is_the_gradient_of_the_j2_potential() -> None:
-    """U = -GM/r [1 - J2 (a/r)² (3 sin²phi - 1)/2]; g = -grad U (Montenbruck & Gill eq. 3.30)."""
+    """U = -GM/r [1 - J2 (a/r)² (3 sin²phi - 1)/2]; g = -grad U (Montenbruck & Gill §3.2)."""
 
     def potential(r: np.ndarray) -> np.ndarray:
         rn = np.linalg.norm(r, axis=-1)

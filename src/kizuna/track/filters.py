@@ -5,7 +5,7 @@ All functions work on N tracks at once: ``x`` (N, n), ``P`` (N, n, n), ``z`` (N,
 inverse: the gain comes from ``np.linalg.solve`` on the innovation covariance, and covariances are
 updated in Joseph form and symmetrised, which keeps them symmetric positive definite under
 round-off (Bucy & Joseph, *Filtering for Stochastic Processes*, 1968; Bar-Shalom, Li &
-Kirubarajan 2001, §5.2.3, eq. (5.2.3-18)).
+Kirubarajan 2001, §5.2.3).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _joseph_update(
     The gain K = P H^T S^-1 comes from ``solve(S, (P H^T)^T)^T`` (S is symmetric), never from an
     explicit inverse. The covariance uses the Joseph form (I - K H) P (I - K H)^T + K R K^T, a sum
     of congruences that stays positive semi-definite under round-off and gain error
-    (Bar-Shalom et al. 2001, eq. (5.2.3-18)).
+    (Bar-Shalom et al. 2001, §5.2.3).
     """
     n = x.shape[1]
     K = np.swapaxes(np.linalg.solve(S, np.swapaxes(PHt, 1, 2)), 1, 2)  # (N, n, m)
@@ -118,7 +118,7 @@ def sigma_points(
 ) -> tuple[F64, F64, F64]:
     """Scaled symmetric sigma points of N Gaussians (Julier, "The scaled unscented
     transformation", ACC 2002; Wan & van der Merwe, "The unscented Kalman filter for nonlinear
-    estimation", AS-SPCC 2000, eqs. (15)-(16)).
+    estimation", AS-SPCC 2000, §3).
 
     lambda = alpha² (n + kappa) - n; the points are x and x ± sqrt(n + lambda) L[:, j] with L the
     lower Cholesky factor of P. ``kappa`` defaults to 3 - n (Julier & Uhlmann's heuristic).

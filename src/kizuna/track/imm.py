@@ -2,7 +2,7 @@
 
 Blom & Bar-Shalom, "The interacting multiple model algorithm for systems with Markovian
 switching coefficients", IEEE Trans. AC-33(8), 1988; Bar-Shalom, Li & Kirubarajan (2001),
-§11.6.6, eqs. (11.6.6-6) to (11.6.6-29). Every step works on N tracks and r modes at once.
+§11.6.6. Every step works on N tracks and r modes at once.
 
 Common state and embedding. The modes may use motion models of different sizes. Each mode k
 owns a list of indices ``state_indices[k]`` into one common state of size ``ndim``; by default
@@ -133,7 +133,7 @@ class IMM:
         return IMMState(xs, Ps, probs)
 
     def _mix(self, state: IMMState) -> tuple[F64, F64, F64]:
-        """Mixing step (Bar-Shalom eqs. (11.6.6-6)-(11.6.6-11)).
+        """Mixing step (Bar-Shalom §11.6.6, steps 1-2).
 
         Returns predicted mode probabilities c (N, r) and mixed initial conditions x0 (N, r, n),
         P0 (N, r, n, n) for each target mode j.
@@ -171,7 +171,7 @@ class IMM:
         residual: ResidualFunction | None = None,
     ) -> IMMState:
         """Mode-matched update with measurement ``z`` (N, m), noise ``R``; mode probabilities
-        from the Gaussian innovation likelihoods (Bar-Shalom eqs. (11.6.6-16)-(11.6.6-18)).
+        from the Gaussian innovation likelihoods (Bar-Shalom §11.6.6, steps 3-4).
 
         ``h`` maps common (N, n) states to (N, m); ``H`` is either a constant (m, n) matrix (then
         ``h`` may be None and the model is linear) or a Jacobian function (N, n) -> (N, m, n).
@@ -234,7 +234,7 @@ class IMM:
         return IMMState(x_out, P_out, mu)
 
     def combined(self, state: IMMState) -> tuple[F64, F64]:
-        """Moment-matched combination (Bar-Shalom eqs. (11.6.6-19), (11.6.6-20)).
+        """Moment-matched combination (Bar-Shalom §11.6.6, step 5).
 
         Returns x (N, n) and P (N, n, n) in the common state."""
         return combine(state)

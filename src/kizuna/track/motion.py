@@ -51,7 +51,7 @@ class ConstantVelocity:
     """Nearly constant velocity: continuous white-noise acceleration with PSD ``q`` [m²/s³].
 
     Discretisation per Bar-Shalom, Li & Kirubarajan, *Estimation with Applications to Tracking
-    and Navigation* (Wiley 2001), §6.2.2, eqs. (6.2.2-12)/(6.2.2-13), per axis::
+    and Navigation* (Wiley 2001), §6.2.2, per axis::
 
         F = [[1, dt], [0, 1]]
         Q = q [[dt³/3, dt²/2], [dt²/2, dt]]
@@ -150,7 +150,7 @@ class ConstantAcceleration:
     """Nearly constant acceleration: continuous white-noise jerk (Wiener-process acceleration)
     with PSD ``q`` [m²/s⁵]. State [pos(d), vel(d), acc(d)].
 
-    Bar-Shalom, Li & Kirubarajan (2001), §6.2.3, eq. (6.2.3-8), per axis::
+    Bar-Shalom, Li & Kirubarajan (2001), §6.2.3, per axis::
 
         F = [[1, dt, dt²/2], [0, 1, dt], [0, 0, 1]]
         Q = q [[dt⁵/20, dt⁴/8, dt³/6], [dt⁴/8, dt³/3, dt²/2], [dt³/6, dt²/2, dt]]
@@ -207,13 +207,11 @@ class Singer:
 
     Singer, "Estimating optimal tracking filter performance for manned maneuvering targets",
     IEEE Trans. AES-6(4), 1970. With alpha = 1/tau the continuous model is
-    da/dt = -alpha a + w, w white with PSD 2 alpha sigma_a² (Singer eq. (3)); per axis
+    da/dt = -alpha a + w, w white with PSD 2 alpha sigma_a²; per axis
     F = [[1, T, (alpha T - 1 + e^-alpha T)/alpha²], [0, 1, (1 - e^-alpha T)/alpha],
-    [0, 0, e^-alpha T]] (Singer eq. (9)). Singer's closed-form Q (eq. (14)) cancels
-    catastrophically for alpha T << 1, so Q is computed exactly with Van Loan's matrix
-    exponential method (Van Loan, "Computing integrals involving the matrix exponential",
-    IEEE Trans. AC-23(3), 1978), which agrees with Singer's closed form where that is accurate
-    (see tests/test_motion.py).
+    [0, 0, e^-alpha T]]. Singer's closed-form Q cancels catastrophically for
+    alpha T << 1, so there Q is integrated numerically (see :meth:`_axis_noise`); the two
+    agree where both are accurate (tests/test_motion.py).
     """
 
     def __init__(self, spatial_dims: int = 3, sigma_a: float = 10.0, tau: float = 20.0) -> None:
@@ -226,19 +224,9 @@ class Singer:
         self.tau = float(tau)
         self.ndim = 3 * spatial_dims
 
-    def _axis_matrices(self, dt: F64) -> tuple[F64, F64]:
-        from scipy.linalg import expm
-
+    def _axis_transition(self, dt: F64) -> F64:
+        """Per-axis F in Singer's closed form; expm1 keeps 1 - e^-aT accurate."""
         a = 1.0 / self.tau
-        A = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, -a]])
-        GWGt = np.zeros((3, 3))
-        GWGt[2, 2] = 2.0 * a * self.sigma_a**2
-        M = np.zeros((dt.shape[0], 6, 6))
-        M[:, :3, :3] = -A
-        M[:, :3, 3:] = GWGt
-        M[:, 3:, 3:] = A.T
-        E = expm(M * dt[:, None, None])
-        # F in closed form (Singer eq. (9)); expm1 keeps (1 - e^-aT) accurate for small aT.
         em1 = np.expm1(-a * dt)  # e^-aT - 1
         F_axis = np.zeros((dt.shape[0], 3, 3))
         F_axis[:, 0, 0] = F_axis[:, 1, 1] = 1.0
@@ -246,17 +234,58 @@ class Singer:
         F_axis[:, 0, 2] = (a * dt + em1) / a**2
         F_axis[:, 1, 2] = -em1 / a
         F_axis[:, 2, 2] = 1.0 + em1
-        # Van Loan: expm(M T) = [[e^-AT, e^-AT Q], [0, e^A^T T]], so Q = F (upper-right block).
-        Q_axis = F_axis @ E[:, :3, 3:]
-        return F_axis, 0.5 * (Q_axis + np.swapaxes(Q_axis, 1, 2))
+        return F_axis
+
+    def _axis_noise(self, dt: F64) -> F64:
+        """Per-axis Q = 2 alpha sigma² ∫_0^T g(t) g(t)^T dt, g = third column of F(t).
+
+        For alpha T >= 0.1, Singer's (1970) closed form (also in Li & Jilkov, "Survey of
+        maneuvering target tracking, Part I", IEEE Trans. AES-39(4), 2003, Singer model), whose
+        cancellation costs at most ~eps / (alpha T)^5 ≈ 1e-11 relative there. Below, where it
+        cancels catastrophically, the integral by 8-point Gauss-Legendre quadrature
+        (Abramowitz & Stegun 25.4.29), exact for polynomials of degree <= 15: the smooth
+        integrand's remaining error is of relative order (alpha T)^16 / 16!, i.e. round-off.
+        """
+        a = 1.0 / self.tau
+        scale = 2.0 * a * self.sigma_a**2
+        aT = a * dt
+        Q = np.empty((dt.shape[0], 3, 3))
+        big = aT >= 0.1
+        if np.any(big):
+            T = dt[big]
+            e1, e2 = np.exp(-a * T), np.exp(-2.0 * a * T)
+            aT_b = a * T
+            q11 = (1 - e2 + 2 * aT_b + 2 * aT_b**3 / 3 - 2 * aT_b**2 - 4 * aT_b * e1) / (2 * a**5)
+            q12 = (e2 + 1 - 2 * e1 + 2 * aT_b * e1 - 2 * aT_b + aT_b**2) / (2 * a**4)
+            q13 = (1 - e2 - 2 * aT_b * e1) / (2 * a**3)
+            q22 = (4 * e1 - 3 - e2 + 2 * aT_b) / (2 * a**3)
+            q23 = (e2 + 1 - 2 * e1) / (2 * a**2)
+            q33 = (1 - e2) / (2 * a)
+            Q[big] = np.stack(
+                [
+                    np.stack([q11, q12, q13], axis=-1),
+                    np.stack([q12, q22, q23], axis=-1),
+                    np.stack([q13, q23, q33], axis=-1),
+                ],
+                axis=1,
+            )
+        small = ~big
+        if np.any(small):
+            T = dt[small]
+            nodes, weights = np.polynomial.legendre.leggauss(8)
+            t = 0.5 * T[:, None] * (nodes[None, :] + 1.0)  # (M, 8) on [0, T]
+            g = self._axis_transition(t.reshape(-1))[:, :, 2].reshape(t.shape[0], 8, 3)
+            w = 0.5 * T[:, None] * weights[None, :]
+            Q[small] = np.einsum("mk,mki,mkj->mij", w, g, g)
+        return scale * Q
 
     def transition(self, dt: F64) -> F64:
         dt = np.atleast_1d(np.asarray(dt, dtype=np.float64))
-        return _per_axis_to_blocks(self._axis_matrices(dt)[0], self.spatial_dims)
+        return _per_axis_to_blocks(self._axis_transition(dt), self.spatial_dims)
 
     def process_noise(self, dt: F64) -> F64:
         dt = np.atleast_1d(np.asarray(dt, dtype=np.float64))
-        return _per_axis_to_blocks(self._axis_matrices(dt)[1], self.spatial_dims)
+        return _per_axis_to_blocks(self._axis_noise(dt), self.spatial_dims)
 
     def propagate(self, x: F64, dt: F64) -> F64:
         dt = _as_dt(dt, x.shape[0])
@@ -265,9 +294,7 @@ class Singer:
     def predict(self, x: F64, P: F64, dt: F64) -> tuple[F64, F64]:
         _check_shapes(x, P, self.ndim)
         dt = _as_dt(dt, x.shape[0])
-        F_axis, Q_axis = self._axis_matrices(dt)
-        d = self.spatial_dims
-        return _linear_predict(x, P, _per_axis_to_blocks(F_axis, d), _per_axis_to_blocks(Q_axis, d))
+        return _linear_predict(x, P, self.transition(dt), self.process_noise(dt))
 
 
 def _cv_noise_blocks(q: float, dt: F64, d: int, n: int) -> F64:
@@ -284,13 +311,14 @@ def _cv_noise_blocks(q: float, dt: F64, d: int, n: int) -> F64:
 
 class CoordinatedTurn:
     """Horizontal coordinated turn with the turn rate as a state (Bar-Shalom, Li & Kirubarajan
-    2001, §11.7.1-11.7.2, eqs. (11.7.1-4) and (11.7.2-4)); the EKF predict uses its Jacobian.
+    2001, §11.7); the EKF predict uses its Jacobian.
 
     State [x, y, vx, vy, omega] (2-D) or [x, y, z, vx, vy, vz, omega] (3-D, z nearly constant
     velocity). omega [rad/s] is positive counter-clockwise (from +x towards +y; in an ENU frame
     that is a left turn). Process noise: white acceleration with PSD ``q`` [m²/s³] on every axis
-    (the CV form of §6.2.2, applied in the fixed frame — an approximation while turning) and a
-    random walk on omega with PSD ``q_turn`` [rad²/s³]. sin(wT)/w and (1-cos wT)/w are replaced
+    (the CV form of §6.2.2, in the fixed frame) and a random walk on omega with PSD ``q_turn``
+    [rad²/s³], carried into velocity and position to first order (see :meth:`process_noise`).
+    sin(wT)/w and (1-cos wT)/w are replaced
     by their Taylor series when |wT| < 1e-3 so omega = 0 (a straight track) is exact.
     """
 
@@ -352,22 +380,50 @@ class CoordinatedTurn:
             J[:, 2, 5] = dt
         return J
 
-    def process_noise(self, dt: F64) -> F64:
+    def process_noise(self, dt: F64, x: F64 | None = None) -> F64:
+        """(N, n, n) process noise. Without ``x``: the acceleration noise and the turn-rate
+        random walk only. With ``x`` (the state at the start of the step) it also carries the
+        turn-rate noise into velocity and position: a turn-rate error d_omega(t) (a random walk)
+        turns the velocity at rate d_omega b, b = (-vy, vx), so (p, v, omega) accumulate it like
+        a position-velocity-acceleration chain driven by white jerk (Bar-Shalom §6.2.3 form):
+        Q_ww = q_turn T, Q_vw = q_turn T²/2 b, Q_vv += q_turn T³/3 b b^T, Q_pw = q_turn T³/6 b,
+        Q_pv += q_turn T⁴/8 b b^T, Q_pp += q_turn T⁵/20 b b^T. First order in omega T: the turn
+        of b during the step is ignored. Without these terms the filter is overconfident when
+        the turn-rate noise dominates (see tests/test_nees.py).
+        """
         dt = np.atleast_1d(np.asarray(dt, dtype=np.float64))
         Q = _cv_noise_blocks(self.q, dt, self.spatial_dims, self.ndim)
-        Q[:, -1, -1] = self.q_turn * dt
+        qt = self.q_turn
+        Q[:, -1, -1] = qt * dt
+        if x is None:
+            return Q
+        _, _, ivx, ivy, iw = self._indices()
+        b = np.stack([-x[:, ivy], x[:, ivx]], axis=1)  # (N, 2)
+        bb = b[:, :, None] * b[:, None, :]
+        t = dt[:, None]
+        tt = dt[:, None, None]
+        pos = np.array([0, 1])
+        vel = np.array([ivx, ivy])
+        Q[:, iw, vel] += qt * t**2 / 2.0 * b
+        Q[:, vel, iw] += qt * t**2 / 2.0 * b
+        Q[:, iw, pos] += qt * t**3 / 6.0 * b
+        Q[:, pos, iw] += qt * t**3 / 6.0 * b
+        Q[:, vel[:, None], vel[None, :]] += qt * tt**3 / 3.0 * bb
+        Q[:, pos[:, None], vel[None, :]] += qt * tt**4 / 8.0 * bb
+        Q[:, vel[:, None], pos[None, :]] += qt * tt**4 / 8.0 * bb
+        Q[:, pos[:, None], pos[None, :]] += qt * tt**5 / 20.0 * bb
         return Q
 
     def predict(self, x: F64, P: F64, dt: F64) -> tuple[F64, F64]:
         _check_shapes(x, P, self.ndim)
         dt = _as_dt(dt, x.shape[0])
         J = self.jacobian(x, dt)
-        P_new = J @ P @ np.swapaxes(J, 1, 2) + self.process_noise(dt)
+        P_new = J @ P @ np.swapaxes(J, 1, 2) + self.process_noise(dt, x)
         return self.propagate(x, dt), _symmetrise(P_new)
 
 
 # WGS84 / EGM constants shared with the simulator (kizuna.sim): NIMA TR8350.2 (WGS84) for GM,
-# a and omega; J2 = -C20 * sqrt(5) from EGM96 (Lemoine et al. 1998), as in Vallado (2013) App. D.
+# a and omega; J2 = -C20 * sqrt(5) of EGM96 (Lemoine et al. 1998).
 GM_EARTH = 3.986004418e14  # m³/s²
 J2_EARTH = 1.08262668e-3
 A_EARTH = 6378137.0  # m
@@ -377,8 +433,9 @@ OMEGA_EARTH = 7.292115e-5  # rad/s
 def ecef_gravity_j2(r: F64) -> F64:
     """Gravitational acceleration (point mass + J2) at ECEF positions ``r`` (..., 3) [m/s²].
 
-    Montenbruck & Gill, *Satellite Orbits* (Springer 2000), §3.2.5 (zonal term n=2); equivalent to
-    Vallado (2013) eq. (8-30). Valid in the Earth-fixed frame because J2 is axisymmetric.
+    Montenbruck & Gill, *Satellite Orbits* (Springer 2000), §3.2 (zonal term n=2); equivalent to
+    Vallado, *Fundamentals of Astrodynamics and Applications* (2013), ch. 8. Valid in the
+    Earth-fixed frame because J2 is axisymmetric.
     """
     x, y, z = r[..., 0], r[..., 1], r[..., 2]
     r2 = x * x + y * y + z * z
@@ -396,7 +453,7 @@ def ecef_gravity_j2(r: F64) -> F64:
 def ecef_ballistic_acceleration(r: F64, v: F64) -> F64:
     """Acceleration of an unpowered, drag-free body in the rotating ECEF frame:
     gravity (point mass + J2) - 2 w x v (Coriolis) - w x (w x r) (centrifugal), w = (0, 0, omega).
-    (Vallado 2013, §3.7 / Montenbruck & Gill §3.2 with the rotating-frame terms.)"""
+    (the rotating-frame terms of any dynamics text, e.g. Vallado 2013, ch. 3)."""
     a = ecef_gravity_j2(r)
     w = OMEGA_EARTH
     a[..., 0] += 2.0 * w * v[..., 1] + w * w * r[..., 0]
@@ -424,7 +481,7 @@ class BallisticJ2:
     (all tracks take the same number of substeps, each its own length dt_i / n). The covariance
     uses the linearised transition Phi, integrated with the same RK4 from the variational
     equation dPhi/dt = A(x(t)) Phi, A = [[0, I], [dg/dr + W², -2 [w x]]] (Montenbruck & Gill
-    2000, §7.2). Process noise: white acceleration with PSD ``q`` [m²/s³] in CV form
+    2000, ch. 7). Process noise: white acceleration with PSD ``q`` [m²/s³] in CV form
     (Bar-Shalom §6.2.2), which covers unmodelled drag and gravity-model error.
     """
 
