@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import msgspec
 import numpy as np
@@ -266,3 +269,40 @@ apogee_km = 300.0
 def test_truth_with_no_threats() -> None:
     state = Truth(_scenario("")).at(10.0)
     assert len(state) == 0 and state.position.shape == (0, 3)
+
+
+def test_cli_truth_prints_every_threat_and_the_alive_objects(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kizuna.cli import app
+
+    result = CliRunner().invoke(
+        app, ["truth", "scenarios/small-bilateral.toml", "--at", "200"], env={"COLUMNS": "160"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "small-bilateral: 6 threats" in result.output
+    assert "BM-01" in result.output and "apogee" in result.output
+    assert "alive at t = 200 s" in result.output and "midcourse" in result.output
+
+
+def test_cli_truth_bad_input_is_one_message_and_exit_2(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from kizuna.sim.truth import run_truth_command
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\nepoch = 2026-05-01T00:00:00Z\nduration_s = -1\n')
+    with pytest.raises(InputError, match=r"bad\.toml.*duration_s"):
+        run_truth_command(str(bad), None, Console(file=None))
+    # End to end, once (a subprocess is slow): one line on stderr, exit code 2, no traceback.
+    missing = str(tmp_path / "missing.toml")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from kizuna.cli import main; main()", "truth", missing],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    message = " ".join(proc.stderr.split())  # rich wraps long lines when not on a terminal
+    assert missing in message and "file not found" in message

@@ -170,6 +170,20 @@ def exercise(
     run_exercise_command(scenario, out, policies, keys)
 
 
+@app.command()
+def truth(
+    scenario: Annotated[str, typer.Argument(help="Scenario TOML file.")],
+    at: Annotated[
+        float | None,
+        typer.Option("--at", help="Also list every object alive at this time (s since epoch)."),
+    ] = None,
+) -> None:
+    """Solve every threat's truth (routes, aimed ballistic flights) and print what each does."""
+    from kizuna.sim.truth import run_truth_command
+
+    run_truth_command(scenario, at, console)
+
+
 keys_app = typer.Typer(
     help="Nations' Ed25519 signing keys and the public keyring.", no_args_is_help=True
 )

@@ -17,14 +17,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kizuna.errors import InputError, Problem
+from kizuna.geo import ecef_to_geodetic, ground_distance_m
 from kizuna.plots import F64, I32, I64
 from kizuna.scenario import Scenario, Threat
 from kizuna.sim.ballistic import BallisticTrajectory, default_burn_time_s, solve_ballistic
 from kizuna.sim.routes import RouteSet
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 KIND_AIRCRAFT, KIND_CRUISE, KIND_BALLISTIC = 0, 1, 2
 PHASE_FLIGHT, PHASE_BOOST, PHASE_MIDCOURSE = 0, 1, 2
@@ -151,6 +156,94 @@ class Truth:
         ):
             end[oid] = launch + traj.impact_time
         return end
+
+    def trajectory(self, object_id: int) -> BallisticTrajectory:
+        """The solved flight of ballistic object ``object_id`` (times since its launch)."""
+        return self._ballistic[self._ballistic_ids.index(object_id)]
+
+    def describe(self) -> list[dict[str, object]]:
+        """One row per object for people: id, kind, identity, start/end times, and the route
+        length and speed (aircraft, cruise) or range, burn, apogee and miss (ballistic)."""
+        end = self.end_times()
+        rows: list[dict[str, object]] = []
+        route_index = {int(oid): k for k, oid in enumerate(self._route_ids)}
+        for oid in range(self.n_objects):
+            row: dict[str, object] = {
+                "id": self.names[oid],
+                "kind": ("aircraft", "cruise", "ballistic")[int(self.kind[oid])],
+                "identity": self.identity[oid],
+                "end_s": float(end[oid]),
+            }
+            if oid in route_index:
+                k = route_index[oid]
+                row["start_s"] = float(self._routes.start_time_s[k])
+                row["speed_mps"] = float(self._routes.speed_mps[k])
+                row["length_km"] = float(self._routes.duration_s[k] * row["speed_mps"]) / 1e3
+            else:
+                traj = self.trajectory(oid)
+                launch_time = self._launch_time[self._ballistic_ids.index(oid)]
+                lat0, lon0, _ = ecef_to_geodetic(traj.launch_ecef)
+                lat1, lon1, _ = ecef_to_geodetic(traj.impact_ecef)
+                row["start_s"] = launch_time
+                row["range_km"] = float(ground_distance_m(lat0, lon0, lat1, lon1)) / 1e3
+                row["burn_s"] = traj.burn_time
+                row["apogee_km"] = traj.apogee_m / 1e3
+                row["flight_s"] = traj.impact_time
+                row["miss_m"] = traj.miss_m
+            rows.append(row)
+        return rows
+
+
+def run_truth_command(path: str, at: float | None, console: Console) -> None:
+    """``kizuna truth``: load a scenario, solve its truth, print what every threat does."""
+    from rich.table import Table
+
+    from kizuna.scenario import load_scenario
+
+    scenario = load_scenario(path)
+    truth = Truth(scenario, source=path)
+    table = Table(title=f"{scenario.name}: {truth.n_objects} threats")
+    for column in ("id", "kind", "identity", "start s", "end s", "route or range", "details"):
+        table.add_column(column, justify="right" if column.endswith(" s") else "left")
+    for row in truth.describe():
+        if row["kind"] == "ballistic":
+            extent = f"{row['range_km']:.0f} km"
+            details = (
+                f"burn {row['burn_s']:.0f} s, apogee {row['apogee_km']:.0f} km, "
+                f"flight {row['flight_s']:.0f} s, miss {row['miss_m']:.1f} m"
+            )
+        else:
+            extent = f"{row['length_km']:.0f} km"
+            details = f"{row['speed_mps']:.0f} m/s"
+        table.add_row(
+            str(row["id"]),
+            str(row["kind"]),
+            str(row["identity"]),
+            f"{row['start_s']:.0f}",
+            f"{row['end_s']:.0f}",
+            extent,
+            details,
+        )
+    console.print(table)
+    if at is None:
+        return
+    state = truth.at(at)
+    lat, lon, alt = ecef_to_geodetic(state.position)
+    speed = np.linalg.norm(state.velocity, axis=1)
+    alive = Table(title=f"alive at t = {at:g} s: {len(state)} objects")
+    for column in ("id", "kind", "phase", "lat °", "lon °", "alt km", "speed m/s"):
+        alive.add_column(column, justify="left" if column in ("id", "kind", "phase") else "right")
+    for k, oid in enumerate(state.object_id):
+        alive.add_row(
+            truth.names[int(oid)],
+            ("aircraft", "cruise", "ballistic")[int(state.kind[k])],
+            ("flight", "boost", "midcourse")[int(state.phase[k])],
+            f"{np.degrees(lat[k]):.3f}",
+            f"{np.degrees(lon[k]):.3f}",
+            f"{alt[k] / 1e3:.1f}",
+            f"{speed[k]:.0f}",
+        )
+    console.print(alive)
 
 
 def _route_waypoints(
