@@ -20,6 +20,7 @@ from kizuna.scenario import (
     Scenario,
     Sensor,
     Threat,
+    _strip_comment,
     great_circle_distance_m,
     load_scenario,
     minimum_energy_apogee_m,
@@ -580,6 +581,25 @@ def test_bad_nation_code_does_not_make_its_sensors_unknown() -> None:
     text = BASE_TEXT.replace('colour = "#d62728"', "colour = 5", 1)
     problems = _problems(text)
     assert [p.where for p in problems] == ["nation[1].colour"]
+
+
+def test_line_mapping_survives_hashes_and_escaped_quotes_in_strings() -> None:
+    text = BASE_TEXT.replace(
+        'name = "United States"', 'name = "United \\"#1\\" States" # comment', 1
+    ).replace("latency_ms = 40.0", "latency_ms = -40.0", 1)
+    (problem,) = _problems(text)
+    assert problem.where == "link[0].latency_ms"
+    assert problem.line == _line_of(text, "latency_ms = -40.0")
+    assert (
+        parse_scenario(text.replace("= -40.0", "= 40.0"), "ok").nation[0].name
+        == 'United "#1" States'
+    )
+
+
+def test_strip_comment_keeps_hashes_inside_strings() -> None:
+    assert _strip_comment('name = "a\\"#b" # c') == 'name = "a\\"#b" '
+    assert _strip_comment("colour = '#123456'  # red") == "colour = '#123456'  "
+    assert _strip_comment("path = 'C:\\' # c") == "path = 'C:\\' "
 
 
 def test_toml_syntax_error_names_line_and_column() -> None:

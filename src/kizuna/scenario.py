@@ -256,11 +256,14 @@ _INDEX = re.compile(r"\[\d+\]$")
 def _strip_comment(line: str) -> str:
     """The line without a trailing ``# comment`` (a ``#`` inside a string is kept)."""
     quote: str | None = None
+    escaped = False
     for i, ch in enumerate(line):
         if quote:
-            if ch == "\\" and quote == '"':
-                continue
-            if ch == quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\" and quote == '"':  # basic strings have escapes, literal ones do not
+                escaped = True
+            elif ch == quote:
                 quote = None
         elif ch in "\"'":
             quote = ch
