@@ -166,6 +166,19 @@ def test_gravity_is_the_gradient_of_the_j2_potential() -> None:
     np.testing.assert_allclose(ecef_gravity_j2(r), -grad, rtol=1e-7)
 
 
+def test_gravity_and_constants_match_the_simulator() -> None:
+    """The tracker's ballistic model must use the simulator's physics, or NEES on simulated
+    missiles would measure a model mismatch rather than the filter."""
+    from kizuna.sim import ballistic as sim_ballistic
+
+    assert sim_ballistic.J2 == J2_EARTH
+    assert sim_ballistic.MU == GM_EARTH and sim_ballistic.OMEGA == OMEGA_EARTH
+    rng = np.random.default_rng(14)
+    r = rng.normal(size=(50, 3))
+    r *= rng.uniform(6.4e6, 8.0e6, (50, 1)) / np.linalg.norm(r, axis=1, keepdims=True)
+    np.testing.assert_allclose(ecef_gravity_j2(r), sim_ballistic.gravity_ecef(r), rtol=1e-13)
+
+
 def test_ballistic_rk4_matches_dop853_and_conserves_jacobi_constant() -> None:
     x0 = np.array([[5.5e6, 1.5e6, 3.0e6, -1500.0, 3000.0, 2500.0]])
     dt = 300.0

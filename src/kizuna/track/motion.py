@@ -16,6 +16,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from kizuna.geo import WGS84_A, WGS84_GM, WGS84_OMEGA
+
 F64 = npt.NDArray[np.float64]
 
 
@@ -422,12 +424,13 @@ class CoordinatedTurn:
         return self.propagate(x, dt), _symmetrise(P_new)
 
 
-# WGS84 / EGM constants shared with the simulator (kizuna.sim): NIMA TR8350.2 (WGS84) for GM,
-# a and omega; J2 = -C20 * sqrt(5) of EGM96 (Lemoine et al. 1998).
-GM_EARTH = 3.986004418e14  # m³/s²
+# Constants shared with the simulator (kizuna.sim.ballistic): WGS84 GM, a and omega from
+# kizuna.geo (NIMA TR8350.2); J2 the WGS84 dynamic form factor, the value kizuna.sim.ballistic
+# uses (tests/test_motion.py checks both gravity models agree).
+GM_EARTH = WGS84_GM  # m³/s²
 J2_EARTH = 1.08262668e-3
-A_EARTH = 6378137.0  # m
-OMEGA_EARTH = 7.292115e-5  # rad/s
+A_EARTH = WGS84_A  # m
+OMEGA_EARTH = WGS84_OMEGA  # rad/s
 
 
 def ecef_gravity_j2(r: F64) -> F64:
