@@ -388,3 +388,10 @@ def test_shipped_pacific_shield_policies_behave_as_documented() -> None:
     ir = report(TOKYO, ("USA-GEO-IR-1", "USA-SHARIKI"), "ballistic", node="USA")
     assert p["USA"].decide(ir, "JPN").degraded
     assert not p["USA"].decide(report(TOKYO, ("USA-SHARIKI",), node="USA"), "JPN").degraded
+
+
+def test_batch_of_no_tracks(jpn: Policy) -> None:
+    out = jpn.compile(list(JPN_SENSORS), ["USA", "JPN", "AUS"]).decide_all(
+        np.zeros((0, 3)), [], np.zeros(0, np.uint64)
+    )
+    assert out["AUS"].release.shape == (0,) and out["AUS"].counts() == {}

@@ -623,7 +623,7 @@ class CompiledPolicy:
             else np.asarray(label_mask, dtype=np.int64).reshape(n)
         )
         inside: dict[str, BoolArray] = {}
-        if any(r.area is not None for r in self.policy.rules) and n:
+        if any(r.area is not None for r in self.policy.rules):
             lat, lon = _lat_lon_deg(xyz)
             for name, area in self.policy.areas.items():
                 inside[name] = area.contains(lat, lon)
