@@ -190,6 +190,47 @@ def test_refraction_lets_the_radar_see_just_below_the_geometric_horizon() -> Non
     assert set(np.unique(scan_ids(model, pose, ecef, 30)).tolist()) == {0}
 
 
+def test_coverage_equals_the_plain_definition_on_random_geometry() -> None:
+    # The coverage test skips the line-of-sight check where it cannot fail; compare with the
+    # definition evaluated in full on random targets near and beyond the horizon.
+    from kizuna.geo import FOUR_THIRDS, earth_blocks_los, radar_horizon_m
+    from kizuna.sim.sensors import refraction_elevation_lift
+
+    gen = np.random.default_rng(17)
+    for site_alt, min_el in [(10.0, -2.0), (30.0, 0.0), (9000.0, -5.0), (2.0, -90.0)]:
+        sensor = radar(
+            site=Point(lat_deg=35.0, lon_deg=135.0, alt_m=site_alt),
+            max_range_km=3000.0,
+            min_elevation_deg=min_el,
+            boresight_az_deg=45.0,
+            fov_az_deg=300.0,
+        )
+        model = RadarModel.from_sensor(sensor, 0)
+        pose = pose_of(sensor)
+        n = 4000
+        dist = gen.uniform(0.0, 2500e3, n) / 6371e3
+        bearing = gen.uniform(0.0, 2 * np.pi, n)
+        lat = np.radians(35.0) + dist * np.cos(bearing)
+        lon = np.radians(135.0) + dist * np.sin(bearing) / np.cos(np.radians(35.0))
+        alt = np.exp(gen.uniform(np.log(10.0), np.log(1500e3), n))
+        ecef = geodetic_to_ecef(lat, lon, alt)
+        visible, az, el, rng = model.coverage(pose, ecef)
+        _, _, h = ecef_to_geodetic(ecef)
+        apparent = np.minimum(
+            el + refraction_elevation_lift(pose.ecef, ecef, pose.alt_m, h), np.pi / 2
+        )
+        expected = (
+            (rng <= model.max_range_m)
+            & model.in_azimuth_fov(az)
+            & (apparent >= model.min_elevation_rad)
+            & (apparent <= model.max_elevation_rad)
+            & (rng <= radar_horizon_m(pose.alt_m, h))
+            & ~earth_blocks_los(pose.ecef, ecef, refraction_k=FOUR_THIRDS)
+        )
+        assert np.array_equal(visible, expected)
+        assert 0.05 < expected.mean() < 0.95  # a mix of seen and unseen targets
+
+
 def test_earth_blocked_target_is_never_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     # A very long-range radar: a satellite-height target behind the Earth is within max_range,
     # but the Earth is in the way. The horizon formula is switched off so that the

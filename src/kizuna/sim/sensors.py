@@ -76,23 +76,35 @@ def _sphere_elevation(central_angle: F64, h_site: float, h_target: F64, radius: 
     )
 
 
-def refraction_elevation_lift(
+def k_earth_elevations(
     site_ecef: F64, target_ecef: F64, h_site: float, h_target: F64, k: float = FOUR_THIRDS
-) -> F64:
-    """How much standard refraction raises a target's apparent elevation (rad, ≥ 0).
+) -> tuple[F64, F64]:
+    """Target elevations (rad) on the k-Earth sphere and on the plain (k = 1) sphere.
 
-    The k-Earth model (Skolnik 2001, §8.2): rays are straight over an Earth of radius k·R, the
-    ground arc kept. The lift is the elevation in that model minus the elevation with k = 1 on
-    the same sphere — about s/(8R) near the horizon for k = 4/3 (0.42° at 370 km) and zero
-    overhead.
+    The k-Earth model (Skolnik 2001, §8.2): rays are straight over an Earth of radius k·R
+    (R the mean radius), each end keeping its height and the ground arc between them — the
+    same geometry as :func:`kizuna.geo.earth_blocks_los` with ``refraction_k``.
     """
     u_s = site_ecef / np.linalg.norm(site_ecef)
     u_t = target_ecef / np.linalg.norm(target_ecef, axis=-1, keepdims=True)
     central = np.arctan2(np.linalg.norm(np.cross(u_s, u_t), axis=-1), u_t @ u_s)
     r = EARTH_MEAN_RADIUS_M
-    return _sphere_elevation(central / k, h_site, h_target, k * r) - _sphere_elevation(
-        central, h_site, h_target, r
+    return (
+        _sphere_elevation(central / k, h_site, h_target, k * r),
+        _sphere_elevation(central, h_site, h_target, r),
     )
+
+
+def refraction_elevation_lift(
+    site_ecef: F64, target_ecef: F64, h_site: float, h_target: F64, k: float = FOUR_THIRDS
+) -> F64:
+    """How much standard refraction raises a target's apparent elevation (rad).
+
+    The elevation in the k-Earth model minus the elevation with k = 1 on the same sphere —
+    about s/(8R) near the horizon for k = 4/3 (0.42° at 370 km) and zero overhead.
+    """
+    el_k, el_1 = k_earth_elevations(site_ecef, target_ecef, h_site, h_target, k)
+    return np.asarray(el_k - el_1, float)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,8 +237,9 @@ class RadarModel:
             # computed only for the targets left after the cheap range and azimuth tests.
             candidates = target_ecef[idx]
             _, _, h_target = ecef_to_geodetic(candidates)
+            el_k, el_1 = k_earth_elevations(pose.ecef, candidates, pose.alt_m, h_target)
             apparent_el = np.minimum(
-                el[idx] + refraction_elevation_lift(pose.ecef, candidates, pose.alt_m, h_target),
+                el[idx] + (el_k - el_1),  # refraction lift, see refraction_elevation_lift
                 0.5 * np.pi,  # the lift is for low elevations; it cannot pass the zenith
             )
             horizon = radar_horizon_m(pose.alt_m, h_target)
@@ -235,9 +248,13 @@ class RadarModel:
                 & (apparent_el <= self.max_elevation_rad)
                 & (rng[idx] <= horizon)
             )
-            if keep.any():  # the exact line-of-sight test last, on the few still in
-                keep[keep] = ~earth_blocks_los(
-                    pose.ecef, candidates[keep], refraction_k=FOUR_THIRDS
+            # The exact line-of-sight test last, only where it can fail: a ray that leaves a
+            # site at or above the surface with non-negative k-Earth elevation only climbs, so
+            # the k-Earth sphere cannot block it.
+            check = keep & ((el_k < 0.0) | (pose.alt_m < 0.0))
+            if check.any():
+                keep[check] = ~earth_blocks_los(
+                    pose.ecef, candidates[check], refraction_k=FOUR_THIRDS
                 )
             visible[idx] = keep
         return visible, az, el, rng
