@@ -99,34 +99,49 @@ class Truth:
     def at(self, t: float) -> TruthState:
         """Every object alive at time ``t`` (seconds since the scenario epoch)."""
         pos, vel, active = self._routes.state_at(t)
-        ids = [self._route_ids[active]]
-        kinds = [self.kind[self._route_ids[active]]]
-        phases = [np.full(int(active.sum()), PHASE_FLIGHT, np.int32)]
-        positions = [pos[active]]
-        velocities = [vel[active]]
-        for oid, launch, traj in zip(
-            self._ballistic_ids, self._launch_time, self._ballistic, strict=True
-        ):
-            since = t - launch
-            if since < 0.0 or since > traj.impact_time:
-                continue
+        in_flight = [
+            (oid, t - launch, traj)
+            for oid, launch, traj in zip(
+                self._ballistic_ids, self._launch_time, self._ballistic, strict=True
+            )
+            if 0.0 <= t - launch <= traj.impact_time
+        ]
+        if not in_flight:
+            # Route ids are ascending, so the masked rows are already in id order: one copy.
+            ids = self._route_ids[active]
+            return TruthState(
+                time=float(t),
+                object_id=ids,
+                kind=self.kind[ids],
+                phase=np.full(ids.size, PHASE_FLIGHT, np.int32),
+                position=pos[active],
+                velocity=vel[active],
+                rcs_m2=self.rcs_m2[ids],
+            )
+        # Otherwise scatter everything into per-object rows, then gather the alive ones.
+        n = self.n_objects
+        all_pos = np.empty((n, 3))
+        all_vel = np.empty((n, 3))
+        phase = np.full(n, PHASE_FLIGHT, np.int32)
+        alive = np.zeros(n, bool)
+        all_pos[self._route_ids] = pos
+        all_vel[self._route_ids] = vel
+        alive[self._route_ids] = active
+        for oid, since, traj in in_flight:
             p, v, ph = traj.state_at(since)
-            ids.append(np.array([oid], np.int64))
-            kinds.append(np.array([KIND_BALLISTIC], np.int32))
-            phases.append(np.asarray(ph, np.int32).reshape(1))
-            positions.append(np.asarray(p, float).reshape(1, 3))
-            velocities.append(np.asarray(v, float).reshape(1, 3))
-        object_id = np.concatenate(ids)
-        order = np.argsort(object_id, kind="stable")
-        object_id = object_id[order]
+            all_pos[oid] = p
+            all_vel[oid] = v
+            phase[oid] = int(ph)
+            alive[oid] = True
+        ids = np.flatnonzero(alive).astype(np.int64)
         return TruthState(
             time=float(t),
-            object_id=object_id,
-            kind=np.concatenate(kinds)[order],
-            phase=np.concatenate(phases)[order],
-            position=np.concatenate(positions)[order],
-            velocity=np.concatenate(velocities)[order],
-            rcs_m2=self.rcs_m2[object_id],
+            object_id=ids,
+            kind=self.kind[ids],
+            phase=phase[ids],
+            position=all_pos[ids],
+            velocity=all_vel[ids],
+            rcs_m2=self.rcs_m2[ids],
         )
 
     def impacts(self) -> dict[int, tuple[float, F64]]:
