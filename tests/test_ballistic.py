@@ -16,7 +16,9 @@ from kizuna.sim.ballistic import BallisticTrajectory, solve_ballistic
 rad = math.radians
 
 
-def _destination(lat_deg: float, lon_deg: float, course_deg: float, distance_m: float) -> tuple:
+def _destination(
+    lat_deg: float, lon_deg: float, course_deg: float, distance_m: float
+) -> tuple[float, float]:
     """Point reached along a great circle on the mean sphere (standard spherical trigonometry)."""
     p1, l1, c = rad(lat_deg), rad(lon_deg), rad(course_deg)
     d = distance_m / geo.EARTH_MEAN_RADIUS_M
@@ -261,6 +263,18 @@ def test_impact_within_1_km_of_the_aim_with_rotation_and_j2(name: str) -> None:
         rhs, (tr.burn_time, t_end), tr.burnout_state, method="DOP853", rtol=1e-10, atol=1e-6
     )
     assert np.linalg.norm(check.y[:3, -1] - tr.impact_ecef) < 5.0
+
+
+def test_launch_and_aim_altitudes() -> None:
+    # From a 1,200 m plateau to a 2,000 m mountain top: starts there, lands on the top.
+    aim_lat, aim_lon = _destination(39.0, 125.0, 80.0, 1_200e3)
+    tr = solve_ballistic(
+        rad(39.0), rad(125.0), aim_lat, aim_lon, None, launch_alt_m=1_200.0, aim_alt_m=2_000.0
+    )
+    assert float(geo.ecef_to_geodetic(tr.launch_ecef)[2]) == pytest.approx(1_200.0, abs=1e-3)
+    assert float(geo.ecef_to_geodetic(tr.impact_ecef)[2]) == pytest.approx(2_000.0, abs=0.1)
+    assert tr.miss_m < 1_000.0
+    assert np.linalg.norm(tr.impact_ecef - geo.geodetic_to_ecef(aim_lat, aim_lon, 2_000.0)) < 10
 
 
 def test_rotation_and_j2_matter() -> None:

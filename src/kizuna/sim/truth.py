@@ -330,7 +330,16 @@ def _solve_threat(
         burn = default_burn_time_s(launch_lat, launch_lon, aim_lat, aim_lon)
     apogee_m = None if threat.apogee_km is None else threat.apogee_km * 1000.0
     try:
-        return solve_ballistic(launch_lat, launch_lon, aim_lat, aim_lon, apogee_m, burn)
+        return solve_ballistic(
+            launch_lat,
+            launch_lon,
+            aim_lat,
+            aim_lon,
+            apogee_m,
+            burn,
+            launch_alt_m=threat.launch.alt_m,
+            aim_alt_m=threat.aim.alt_m,
+        )
     except ValueError as exc:
         problems.append(Problem(source, where, f"ballistic '{threat.id}': {exc}"))
         return None
