@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pymap3d
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kizuna import geo
 
@@ -152,3 +154,29 @@ def test_ground_distance() -> None:
     assert geo.ground_distance_m(0.0, 0.0, 0.0, math.pi / 2) == pytest.approx(
         math.pi / 2 * geo.EARTH_MEAN_RADIUS_M
     )
+
+
+# Property tests: derandomized so the suite is deterministic.
+_lat = st.floats(-math.pi / 2, math.pi / 2)
+_lon = st.floats(-math.pi, math.pi)
+_alt = st.floats(-1_000.0, 4.0e7)
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(_lat, _lon, _alt)
+def test_property_geodetic_round_trip(lat: float, lon: float, alt: float) -> None:
+    xyz = geo.geodetic_to_ecef(lat, lon, alt)
+    back = geo.geodetic_to_ecef(*geo.ecef_to_geodetic(xyz))
+    assert np.linalg.norm(back - xyz) < 1e-3
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(_lat, _lon, st.floats(0.0, 5_000.0), _lat, _lon, _alt)
+def test_property_aer_round_trip(
+    site_lat: float, site_lon: float, site_alt: float, lat: float, lon: float, alt: float
+) -> None:
+    target = geo.geodetic_to_ecef(lat, lon, alt)
+    az, el, rng = geo.ecef_to_aer(target, site_lat, site_lon, site_alt)
+    assert 0.0 <= az < 2 * math.pi and -math.pi / 2 <= el <= math.pi / 2 and rng >= 0.0
+    back = geo.aer_to_ecef(az, el, rng, site_lat, site_lon, site_alt)
+    assert np.linalg.norm(back - target) < 1e-3
