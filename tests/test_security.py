@@ -233,3 +233,24 @@ def test_bad_private_keys(tmp_path: Path) -> None:
     ring.write_text(json.dumps({"format": "kizuna-keyring", "version": 1, "nations": {}}))
     with pytest.raises(InputError):
         Keyring.load(ring)
+
+
+GENUINE = Signer("JPN", KEYS["JPN"]).seal_bytes(status(), 50.0, "USA")
+GENUINE_OPENED = Verifier(KEYRING, me="USA").open(GENUINE, 50.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, len(GENUINE) - 1), st.integers(1, 255), st.integers(0, len(GENUINE)))
+def test_no_mutation_of_a_signed_envelope_changes_what_is_accepted(
+    at: int, xor: int, cut: int
+) -> None:
+    mutated = bytearray(GENUINE)
+    mutated[at] ^= xor
+    for data in (bytes(mutated), GENUINE[:cut]):
+        result = Verifier(KEYRING, me="USA").open(data, 50.0)
+        # Either rejected, or (a different encoding of the same values) exactly the original.
+        assert isinstance(result, Rejection) or (
+            result.payload == GENUINE_OPENED.payload  # type: ignore[union-attr]
+            and result.sender == "JPN"
+            and result.sequence == 1
+        )
