@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import chi2
 
 SCAN_INTERVAL_S = 2.0
 NOISE_M = 50.0
@@ -91,6 +92,8 @@ def run_kizuna(scn: dict[str, Any], dims: int) -> dict[str, Any]:
             spatial_dims=dims,
             process_noise_q=Q_TRUTH,
             detection_probability=PD,
+            # The same gate as Stone Soup's: Mahalanobis distance 3 (d² ≤ 9).
+            gate_probability=float(chi2.cdf(9.0, dims)),
             clutter_density=scn["clutter_density"],
             confirm_m=2,
             confirm_n=3,
@@ -124,7 +127,7 @@ def run_stonesoup(scn: dict[str, Any], dims: int, budget_s: float) -> dict[str, 
     )
     from stonesoup.predictor.kalman import KalmanPredictor
     from stonesoup.tracker.simple import MultiTargetTracker
-    from stonesoup.types.detection import Clutter, Detection
+    from stonesoup.types.detection import Detection
     from stonesoup.types.state import GaussianState
     from stonesoup.updater.kalman import KalmanUpdater
 
@@ -160,28 +163,21 @@ def run_stonesoup(scn: dict[str, Any], dims: int, budget_s: float) -> dict[str, 
         min_points=2,
     )
     epoch = datetime.datetime(2026, 1, 1)
-    scans = []
-    for t, z in zip(scn["times"], scn["detections"], strict=True):
-        when = epoch + datetime.timedelta(seconds=t)
-        scans.append(
-            (
-                when,
-                {
-                    Detection(
-                        row.reshape(-1, 1), timestamp=when, measurement_model=measurement_model
-                    )
-                    for row in z
-                },
-            )
-        )
-    del Clutter  # all detections are plain Detection objects: the tracker must not know
-
+    build_ms: list[float] = []
     stopped = {"early": False}
 
     def feed():  # the detector: yields (time, detections) until the time budget is spent
         start = time.perf_counter()
-        for item in scans:
-            yield item
+        for t, z in zip(scn["times"], scn["detections"], strict=True):
+            # Building Stone Soup's Detection objects is not tracking: timed and subtracted.
+            began = time.perf_counter()
+            when = epoch + datetime.timedelta(seconds=t)
+            detections = {
+                Detection(row.reshape(-1, 1), timestamp=when, measurement_model=measurement_model)
+                for row in z
+            }
+            build_ms.append((time.perf_counter() - began) * 1e3)
+            yield when, detections
             if time.perf_counter() - start > budget_s:
                 stopped["early"] = True
                 return
@@ -202,7 +198,7 @@ def run_stonesoup(scn: dict[str, Any], dims: int, budget_s: float) -> dict[str, 
             _, tracks = next(iterator)
         except StopIteration:
             break
-        ms.append((time.perf_counter() - start) * 1e3)
+        ms.append((time.perf_counter() - start) * 1e3 - build_ms[k])
         est = np.array([np.asarray(track.state_vector).ravel()[list(mapping)] for track in tracks])
         errors.append(gospa(est.reshape(-1, dims), scn["truths"][k], c=GOSPA_C, p=GOSPA_P).distance)
         k += 1
@@ -294,7 +290,7 @@ def main(quick: bool) -> None:
         f"Machine: {machine()}; Stone Soup {stonesoup.__version__}.",
         f"{n_scans} scans, {SCAN_INTERVAL_S:.0f} s apart, {NOISE_M:.0f} m noise, Pd {PD}, "
         "clutter N/5 per scan. ms/scan: median over scans (one core, Kizuna's time includes "
-        "building the measurement batch; Stone Soup's detections are built before timing). "
+        "building the measurement batch; building Stone Soup's Detection objects is excluded). "
         f"GOSPA: c = {GOSPA_C:.0f} m, p = {GOSPA_P:.0f}, α = 2, mean over scans "
         "(lower is better; when Stone Soup ran fewer scans, Kizuna's GOSPA over the same scans "
         "is shown first). Stone Soup stops after a "

@@ -57,7 +57,7 @@ def test_track_csv_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert vx[0] == pytest.approx(-100.0, abs=15.0) and vx[1] == pytest.approx(150.0, abs=15.0)
     # Same input, same bytes.
     out2 = tmp_path / "tracks2.parquet"
-    run_cli(["track", str(src), "--out", str(out2), "--sigma", "20"], capsys)
+    run_cli(["track", str(src), "--out", str(out2), "--sigma", "20", "--confirm", "2/3"], capsys)
     assert out.read_bytes() == out2.read_bytes()
 
 

@@ -20,6 +20,8 @@ def config(**kw: object) -> TrackerConfig:
         clutter_density=1e-8,
         initial_velocity_std_mps=100.0,
         delete_after_misses=3,
+        confirm_m=2,
+        confirm_n=3,
     )
     base.update(kw)
     return TrackerConfig(**base)  # type: ignore[arg-type]

@@ -114,7 +114,7 @@ def track(
         typer.Option("--clutter-density", help="False alarms per m² (2-D) or m³ (3-D)."),
     ] = None,
     gate: Annotated[float, typer.Option("--gate", help="Gate probability.")] = 0.999,
-    confirm: Annotated[str, typer.Option("--confirm", help="M-of-N confirmation, M/N.")] = "2/3",
+    confirm: Annotated[str, typer.Option("--confirm", help="M-of-N confirmation, M/N.")] = "3/4",
     delete_after: Annotated[
         int, typer.Option("--delete-after", help="Delete after this many consecutive misses.")
     ] = 5,

@@ -189,8 +189,8 @@ class TrackStore:
 class LifeCycleRules:
     """M-of-N confirmation and deletion parameters (see the module docstring)."""
 
-    confirm_m: int = 2
-    confirm_n: int = 3
+    confirm_m: int = 3
+    confirm_n: int = 4
     delete_after_misses: int = 5
     max_position_std_m: float = 10_000.0
 
