@@ -215,3 +215,7 @@ def test_cli_simulate_bad_input_is_one_message_and_exit_2(
     )
     assert code == 2 and "--truth-interval" in err
     assert not (tmp_path / "o").exists()  # nothing written for a refused run
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    code, err = run_main(["simulate", str(SMALL), "--out", str(blocker / "sub")], capsys)
+    assert code == 2 and "--out" in err and "a-file" in err

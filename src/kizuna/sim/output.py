@@ -219,7 +219,12 @@ def simulate(
     writer: DeterministicParquetWriter | None = None
     if out_dir is not None:
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError.single(
+                str(out), "--out", f"cannot create the output directory: {exc.strerror}"
+            ) from None
         truth_path, plots_path = out / "truth.parquet", out / "plots.parquet"
         writer = DeterministicParquetWriter(plots_path, PLOTS_SCHEMA)
     plot_rows = 0
