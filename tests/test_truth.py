@@ -257,6 +257,20 @@ kind = "ballistic"
 launch = {lat_deg = 39.0, lon_deg = 125.0}
 launch_time_s = 0.0
 apogee_km = 300.0
+
+[[threat]]
+id = "A-3"
+kind = "aircraft"
+speed_mps = 200.0
+route = [{lat_deg = 10.0, lon_deg = 20.0}, {lat_deg = -10.0, lon_deg = -160.0}]
+
+[[threat]]
+id = "BM-2"
+kind = "ballistic"
+launch = {lat_deg = 39.0, lon_deg = 125.0}
+aim = {lat_deg = 35.7, lon_deg = 139.7}
+launch_time_s = 0.0
+apogee_km = 20.0
 """
     with pytest.raises(InputError) as info:
         Truth(_scenario(bad), source="bad.toml")
@@ -264,6 +278,8 @@ apogee_km = 300.0
     assert "bad.toml: threat[0].route" in text
     assert "bad.toml: threat[1].speed_mps" in text
     assert "bad.toml: threat[2].aim" in text
+    assert "bad.toml: threat[3].route[1]" in text and "antipodal" in text
+    assert "bad.toml: threat[4]: ballistic 'BM-2': apogee 20 km is too low" in text
 
 
 def test_truth_with_no_threats() -> None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kizuna.errors import InputError, Problem
-from kizuna.geo import ecef_to_geodetic, ground_distance_m
+from kizuna.geo import EARTH_MEAN_RADIUS_M, ecef_to_geodetic, ground_distance_m
 from kizuna.plots import F64, I32, I64
 from kizuna.scenario import Scenario, Threat
 from kizuna.sim.ballistic import BallisticTrajectory, default_burn_time_s, solve_ballistic
@@ -54,7 +54,12 @@ class TruthState:
 
 
 class Truth:
-    """Precomputed truth for every threat of a scenario."""
+    """Precomputed truth for every threat of a scenario.
+
+    Threats the scenario loader should already have rejected (no route, no speed, no aim, an
+    impossible ballistic request) raise :class:`~kizuna.errors.InputError`, every problem at
+    once, naming ``source`` (the scenario file) and the key path, e.g. ``threat[3].route``.
+    """
 
     def __init__(self, scenario: Scenario, source: str = "scenario") -> None:
         threats = scenario.threat
@@ -287,6 +292,24 @@ def _route_waypoints(
             )
         )
         return None
+    for k in range(len(threat.route) - 1):
+        a, b = threat.route[k], threat.route[k + 1]
+        gap = ground_distance_m(
+            math.radians(a.lat_deg),
+            math.radians(a.lon_deg),
+            math.radians(b.lat_deg),
+            math.radians(b.lon_deg),
+        )
+        if gap > math.pi * EARTH_MEAN_RADIUS_M - 1_000.0:
+            problems.append(
+                Problem(
+                    source,
+                    f"{where}.route[{k + 1}]",
+                    f"{threat.kind} '{threat.id}': waypoint is antipodal to the previous one",
+                    expected="consecutive waypoints less than half the Earth apart",
+                )
+            )
+            return None
     default_alt = float(threat.altitude_m) if threat.altitude_m is not None else 0.0
     rows = [
         (
