@@ -98,6 +98,22 @@ class Outgoing:
     items: list[ItemMeta]
 
 
+def _covariances(reports: list[TrackReport]) -> np.ndarray:
+    """(K, 6, 6) covariance matrices of K reports (21 upper-triangle or 36 values each)."""
+    out = np.zeros((len(reports), 6, 6))
+    rows, cols = np.triu_indices(6)
+    upper = [k for k, r in enumerate(reports) if len(r.covariance) == 21]
+    if upper:
+        values = np.array([reports[k].covariance for k in upper], dtype=np.float64)
+        which = np.asarray(upper, dtype=np.intp)[:, None]
+        out[which, rows, cols] = values
+        out[which, cols, rows] = values
+    for k, r in enumerate(reports):
+        if len(r.covariance) == 36:
+            out[k] = covariance_matrix(list(r.covariance))
+    return out
+
+
 class Node:
     """One nation's node. See the module docstring."""
 
@@ -206,28 +222,28 @@ class Node:
                 reasons[k] = f"sender policy forbids: {verdict.reason(k)}"
             elif label_bits[k] & ~verdict.label_mask[k]:
                 reasons[k] = "label wider than sender policy allows"
+        cov = _covariances(reports)
         degraded = np.flatnonzero(verdict.degrade >= 0)
         for k in degraded.tolist():
             if reasons[k]:
                 continue
             how = compiled.degradation(int(verdict.degrade[k]))
             assert how is not None
-            cov = covariance_matrix(list(reports[k].covariance))
-            x2, p2 = how.apply(state[k][None, :], cov[None, :, :])
+            x2, p2 = how.apply(state[k][None, :], cov[k][None, :, :])
             # Degradations are idempotent: a properly degraded report is a fixed point.
             if not (
                 np.allclose(x2[0], state[k], rtol=0, atol=1e-6)
-                and np.allclose(p2[0], cov, rtol=1e-9, atol=1e-9)
+                and np.allclose(p2[0], cov[k], rtol=1e-9, atol=1e-9)
             ):
                 reasons[k] = "precision exceeds sender policy"
-        for r, reason in zip(reports, reasons, strict=True):
+        for k, (r, reason) in enumerate(zip(reports, reasons, strict=True)):
             meta = ItemMeta("track_report", r.track_number, r.category, str(r.label), "delivered")
             if reason:
                 self.counters[f"violation:{reason}"] += 1
                 self.last_receipt.append(replace(meta, outcome=f"rejected:{reason}"))
                 continue
             self.counters["accepted:track_report"] += 1
-            self.fuser.on_report(r, t)
+            self.fuser.on_report(r, t, state[k], cov[k])
             self.last_receipt.append(meta)
 
     def _sender_policy(self, sender: str) -> CompiledPolicy:

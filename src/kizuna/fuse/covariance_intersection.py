@@ -10,10 +10,11 @@ consistent for *any* cross-correlation:
 
 Weights offered, all batched over K pairs of n-dimensional estimates:
 
-* ``"det"`` (default): the ω that minimises det P, i.e. maximises log det(ω I₁ + (1 − ω) I₂).
-  log det is concave on positive-definite matrices, so the objective is concave in ω and a
-  golden-section search converges to the optimum (Julier & Uhlmann 1997, §4; Boyd &
-  Vandenberghe, Convex Optimization, 2004, §3.1.5 for concavity of log det).
+* ``"det"`` (default): the ω that minimises det P, i.e. maximises log det(ω I₁ + (1 − ω) I₂)
+  (Julier & Uhlmann 1997, §4). With λᵢ the generalised eigenvalues of (I₁, I₂) this is
+  log det I₂ + Σᵢ log(1 + ω(λᵢ − 1)): concave in ω (Boyd & Vandenberghe, Convex Optimization,
+  2004, §3.1.5), so after one eigen-decomposition per pair a safeguarded Newton iteration on
+  the derivative finds the optimum to machine precision.
 * ``"fast"``: Niehsen's closed form ω = tr P₂ / (tr P₁ + tr P₂) (W. Niehsen, "Information fusion
   based on fast covariance intersection filtering", FUSION 2002), no search at all.
 
@@ -95,14 +96,39 @@ def ci_weights(
     X = np.linalg.solve(L, A)
     M = np.linalg.solve(L, np.swapaxes(X, -1, -2))
     lam = np.linalg.eigvalsh(_sym(M)) - 1.0
+    return _maximise_log_sum(lam)
 
-    def objective(w: F64) -> F64:
-        arg = 1.0 + w[:, None] * lam
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(np.all(arg > 0, axis=1), np.log(np.abs(arg)).sum(axis=1), -np.inf)
 
-    k = P1.shape[0]
-    return _golden_max(objective, np.zeros(k), np.ones(k))
+def _maximise_log_sum(lam: F64, iterations: int = 12) -> F64:
+    """argmax over ω ∈ [0, 1] of f(ω) = Σᵢ log(1 + ω λᵢ), per row of ``lam`` (K, n).
+
+    f is concave (a sum of concave logs), so f' is decreasing: the optimum is 0 if f'(0) ≤ 0,
+    1 if f'(1) ≥ 0, else the root of f'. Newton's method on f' from the bracket's midpoint,
+    falling back to bisection whenever a step leaves the bracket, converges in a handful of
+    steps (quadratically near the root); 12 iterations leave |Δω| far below 1e-9.
+    1 + ωλ > 0 on [0, 1] because both end points are positive definite (λ > −1).
+    """
+    d0 = lam.sum(axis=1)  # f'(0)
+    d1 = (lam / (1.0 + lam)).sum(axis=1)  # f'(1)
+    interior = (d0 > 0) & (d1 < 0)
+    w = np.where(d0 <= 0, 0.0, 1.0)
+    if not interior.any():
+        return w
+    L = lam[interior]
+    a = np.zeros(L.shape[0])
+    b = np.ones(L.shape[0])
+    x = np.full(L.shape[0], 0.5)
+    for _ in range(iterations):
+        q = L / (1.0 + x[:, None] * L)
+        g = q.sum(axis=1)  # f'(x)
+        h = -(q * q).sum(axis=1)  # f''(x) < 0
+        a = np.where(g > 0, x, a)
+        b = np.where(g > 0, b, x)
+        newton = x - g / np.minimum(h, -1e-300)
+        inside = (newton > a) & (newton < b)
+        x = np.where(inside, newton, 0.5 * (a + b))
+    w[interior] = x
+    return w
 
 
 def covariance_intersection(

@@ -195,7 +195,15 @@ class Fuser:
     def set_local(self, tracks: LocalTracks) -> None:
         self.local = tracks
 
-    def on_report(self, report: TrackReport, now: float) -> None:
+    def on_report(
+        self,
+        report: TrackReport,
+        now: float,
+        state: F64 | None = None,
+        covariance: F64 | None = None,
+    ) -> None:
+        """Store an ally's report (``state``/``covariance``: the report's own, already as
+        arrays, when the caller converted a batch at once)."""
         key = (report.node, int(report.track_number))
         old = self.remote.get(key)
         if old is not None and old.report.time > report.time:
@@ -203,8 +211,8 @@ class Fuser:
         self.remote[key] = RemoteEntry(
             report,
             int(report.track_number),
-            np.asarray(report.state, dtype=np.float64),
-            covariance_matrix(list(report.covariance)),
+            np.asarray(report.state, dtype=np.float64) if state is None else state,
+            covariance_matrix(list(report.covariance)) if covariance is None else covariance,
             now,
         )
 

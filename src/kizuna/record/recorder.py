@@ -79,6 +79,8 @@ class Recorder:
         self._env: dict[str, list[object]] = {f.name: [] for f in ENVELOPES_SCHEMA}
         self._pictures: list[pa.Table] = []
         self._plots = DeterministicParquetWriter(self.recording / "plots.parquet", PLOTS_SCHEMA)
+        self._pending_plots: list[PlotBatch] = []
+        self._pending_plot_rows = 0
         self.picture_rows = 0
 
     def envelope_item(
@@ -130,10 +132,21 @@ class Recorder:
         self.picture_rows += n
 
     def plots(self, batch: PlotBatch) -> None:
+        # Converted to Arrow in chunks: one conversion per scan costs more than the scan.
         if len(batch):
-            self._plots.write(plots_table(batch, self.scenario))
+            self._pending_plots.append(batch)
+            self._pending_plot_rows += len(batch)
+            if self._pending_plot_rows >= 20_000:
+                self._flush_plots()
+
+    def _flush_plots(self) -> None:
+        if self._pending_plots:
+            self._plots.write(plots_table(PlotBatch.concat(self._pending_plots), self.scenario))
+        self._pending_plots = []
+        self._pending_plot_rows = 0
 
     def close(self, truth: pa.Table) -> None:
+        self._flush_plots()
         self._plots.close()
         env = pa.Table.from_arrays(
             [pa.array(self._env[f.name], f.type) for f in ENVELOPES_SCHEMA],
