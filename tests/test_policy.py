@@ -299,6 +299,11 @@ BROKEN: list[tuple[str, str, str]] = [
         'nation = "JPN"\n[[rule]]\nto = "all"\ndegrade = { blur = 3 }\n',
         "blur",
     ),
+    (
+        "area unknown key",
+        'nation = "JPN"\n[area.home]\nshape = [[1, 2], [3, 4]]\n',
+        "area.home: Object contains unknown field `shape`",
+    ),
     ("short polygon", 'nation = "JPN"\n[area.a]\npolygon = [[1, 2], [3, 4]]\n', "at least 3"),
     (
         "bad latitude",
@@ -308,7 +313,7 @@ BROKEN: list[tuple[str, str, str]] = [
     (
         "polygon type",
         'nation = "JPN"\n[area.a]\npolygon = "square"\n',
-        "polygon: Expected `array`, got `str`",
+        "JPN.toml:3: area.a.polygon: Expected `array`, got `str`",
     ),
     (
         "duplicate rule",
@@ -347,8 +352,10 @@ def test_load_dir_and_duplicate_nation(tmp_path: Path) -> None:
     policies = Policies.load_dir(tmp_path, {"JPN": JPN_SENSORS, "AUS": ["A-OTH"], "USA": []})
     assert set(policies.by_nation) == {"JPN", "AUS"}
     (tmp_path / "ZZZ.toml").write_text(AUS_POLICY)
-    with pytest.raises(InputError, match="second policy for the same nation"):
+    with pytest.raises(InputError, match="does not match the file name"):
         Policies.load_dir(tmp_path)
+    with pytest.raises(InputError, match="second policy for the same nation"):
+        Policies([Policy.parse(AUS_POLICY), Policy.parse(AUS_POLICY)])
 
 
 # --- the shipped pacific-shield policies -------------------------------------------------------

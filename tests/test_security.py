@@ -227,6 +227,10 @@ def test_bad_private_keys(tmp_path: Path) -> None:
         load_private_key(tmp_path / "missing.pem")
     bad = tmp_path / "bad.pem"
     bad.write_text("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n")
+    bad.chmod(0o644)
+    with pytest.raises(InputError, match="readable by other users"):
+        load_private_key(bad)
+    bad.chmod(0o600)
     with pytest.raises(InputError, match="not an unencrypted PEM private key"):
         load_private_key(bad)
     ring = tmp_path / "ring.json"

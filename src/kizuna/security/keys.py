@@ -134,8 +134,18 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
     p = Path(path)
     try:
         data = p.read_bytes()
+        mode = p.stat().st_mode & 0o777
     except OSError as exc:
         raise InputError.single(str(p), "", f"cannot read private key: {exc.strerror}") from None
+    if os.name == "posix" and mode & 0o077:
+        # Like OpenSSH, refuse a private key others can read: it may already be compromised.
+        raise InputError.single(
+            str(p),
+            "",
+            "private key is readable by other users",
+            oct(mode),
+            f"0o600 (chmod 600 {p})",
+        )
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):

@@ -281,6 +281,18 @@ class Policy:
                 source, "", f"not valid TOML: {exc}", line=int(m.group(1)) if m else None
             ) from None
         try:
+            # Areas one by one first: msgspec reports a dict key only as "[...]"; this names it.
+            areas = raw.get("area")
+            if isinstance(areas, dict):
+                for name, area in areas.items():
+                    try:
+                        msgspec.convert(area, _AreaSpec)
+                    except msgspec.ValidationError as exc:
+                        inner = _path_of(str(exc))
+                        where = f"area.{name}.{inner}" if inner else f"area.{name}"
+                        raise InputError.single(
+                            source, where, _strip_path(str(exc)), line=_line_of(text, where)
+                        ) from None
             spec = msgspec.convert(raw, _PolicySpec)
         except msgspec.ValidationError as exc:
             where = _path_of(str(exc))
@@ -703,6 +715,10 @@ class Policies:
             nation = f.stem.upper()
             own = None if own_sensors is None else own_sensors.get(nation, ())
             p = Policy.load(f, own_sensors=own)
+            if p.nation != nation:
+                raise InputError.single(
+                    str(f), "nation", "does not match the file name", p.nation, nation
+                )
             if own_sensors is not None and p.nation not in own_sensors:
                 raise InputError.single(
                     str(f), "nation", "nation not in the scenario", p.nation, ", ".join(own_sensors)
