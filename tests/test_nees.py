@@ -6,9 +6,10 @@ filter step, each with its own sampled process noise, so the filter's one-step F
 checked against the continuous-time process they claim to discretise (a wrong Q coefficient
 shows up as inconsistency). At each step the average NEES over runs must lie inside the 95 %
 two-sided chi-square band for R n degrees of freedom (Bar-Shalom, Li & Kirubarajan 2001,
-§5.4.2); with 50 correlated steps a few excursions are expected, so we require
-at least 90 % of steps inside the band (seeds fixed: deterministic). A deliberately
-mis-tuned filter must fail the same check, so the test can fail.
+§5.4.2). Steps are correlated, so excursions come in runs: over 10 seeds a perfectly
+consistent CV filter had 88-100 % of steps inside. We require at least 80 % inside, and the
+time-averaged NEES within 6 % of n (over 15 seeds every model stayed within 4 %). Seeds are
+fixed, so the test is deterministic. A deliberately mis-tuned filter must fail, so the test can.
 """
 
 from __future__ import annotations
@@ -160,9 +161,11 @@ def fraction_in_band(avg_nees: np.ndarray, n: int) -> float:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_nees_inside_95_percent_band(case: Case) -> None:
+    n = case.x0.size
     avg = run_nees(case, seed=100 + CASES.index(case))
-    frac = fraction_in_band(avg, case.x0.size)
-    assert frac >= 0.9, f"{case.name}: only {frac:.0%} of steps in band; mean NEES {avg.mean():.2f}"
+    frac = fraction_in_band(avg, n)
+    assert frac >= 0.8, f"{case.name}: only {frac:.0%} of steps in band; mean NEES {avg.mean():.2f}"
+    assert abs(avg.mean() / n - 1.0) < 0.06, f"{case.name}: mean NEES {avg.mean():.2f}, n = {n}"
 
 
 def test_mistuned_filter_fails_the_nees_check() -> None:
@@ -245,4 +248,5 @@ def test_nees_with_polar_radar_measurements(method: str) -> None:
         else:
             x, P, _, _ = ukf_update(x, P, z, R, h, residual)
         avg[k] = nees(x - truth[:, k], P).mean()
-    assert fraction_in_band(avg, 6) >= 0.9, f"mean NEES {avg.mean():.2f}"
+    assert fraction_in_band(avg, 6) >= 0.8, f"mean NEES {avg.mean():.2f}"
+    assert abs(avg.mean() / 6 - 1.0) < 0.06, f"mean NEES {avg.mean():.2f}"
