@@ -352,6 +352,11 @@ def solve(
     h.setOptionValue(
         "time_limit", inst.scenario.time_limit_s if time_limit_s is None else time_limit_s
     )
+    if m.integer.any():
+        start = highspy.HighsSolution()
+        start.col_value = trivial_plan(inst, m)
+        start.value_valid = True
+        h.setSolution(start)
     t1 = time.perf_counter()
     best = {"gap": float("nan")}
 
@@ -406,6 +411,19 @@ def solve(
     )
 
 
+def trivial_plan(inst: Instance, m: ModelArrays) -> FloatArray:
+    """A plan that is always feasible: make and ship nothing, keep the starting stock, owe all
+    demand. Given to HiGHS as a MIP start so that even a short time limit returns a plan."""
+    lay, T = m.layout, inst.T
+    x = np.zeros(lay.n_cols)
+    stock = np.repeat(m.network.stock_initial[:, None], T, axis=1)
+    x[lay.col_stock : lay.col_ship] = np.minimum(
+        stock.ravel(), m.col_upper[lay.col_stock : lay.col_ship]
+    )
+    x[lay.col_backlog :] = np.cumsum(inst.demand, axis=1).ravel()
+    return x
+
+
 def fix_and_polish(
     m: ModelArrays, x: FloatArray, polish: bool = True
 ) -> tuple[FloatArray, float, FloatArray, int]:
@@ -432,13 +450,14 @@ def fix_and_polish(
     h.passModel(to_highs_lp(fixed, relax=True))
     h.run()
     best = h.getInfo().objective_function_value
-    dropped = 0
+    dropped = trials = 0
     # warm-started dual simplex from the previous basis; presolve would discard the basis
     h.setOptionValue("presolve", "off")
     if polish:
         for k in np.flatnonzero(whole > 0.5).tolist():
             col = int(columns[k])
             while whole[k] > 0.5:
+                trials += 1
                 trial = whole[k] - 1.0
                 h.changeColBounds(col, trial, trial)
                 h.run()
@@ -450,7 +469,7 @@ def fix_and_polish(
                 else:
                     h.changeColBounds(col, whole[k], whole[k])
                     break
-        if dropped:
+        if trials:
             h.run()  # re-solve at the accepted decisions so solution and duals match
     sol = h.getSolution()
     x_out = np.asarray(sol.col_value, dtype=np.float64)

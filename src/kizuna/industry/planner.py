@@ -37,13 +37,16 @@ def plan(
     time_limit_s: float | None = None,
     on_progress: Callable[[float, float], None] | None = None,
     allow_new_lines: bool | None = None,
+    polish: bool = True,
 ) -> PlanResult:
     """Load, build, solve and summarise one scenario."""
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if allow_new_lines is not None:
         sc.allow_new_lines = allow_new_lines
     inst = make_instance(sc)
-    sol = solve(inst, mip_gap=mip_gap, time_limit_s=time_limit_s, on_progress=on_progress)
+    sol = solve(
+        inst, mip_gap=mip_gap, time_limit_s=time_limit_s, on_progress=on_progress, polish=polish
+    )
     return make_result(inst, sol)
 
 
