@@ -120,6 +120,17 @@ def test_gravity_is_the_gradient_of_the_j2_potential() -> None:
     assert g_eq > bm.MU / 7e6**2 > g_pole
 
 
+def test_effective_gravity_at_the_surface_is_wgs84_normal_gravity() -> None:
+    # Gravity + centrifugal on the ellipsoid at the equator and pole against WGS84's normal
+    # gravity (NIMA TR8350.2, 3rd ed., ch. 3: γe = 9.7803253359, γp = 9.8321849378 m/s²); J2
+    # alone (no J4 …) is good to ~2e-5.
+    rhs = bm._make_rhs((0.0, 0.0, 0.0), rotation=True, j2=True)
+    equator = np.linalg.norm(rhs(0.0, np.array([geo.WGS84_A, 0, 0, 0, 0, 0]))[3:])
+    pole = np.linalg.norm(rhs(0.0, np.array([0, 0, geo.WGS84_B, 0, 0, 0]))[3:])
+    assert equator == pytest.approx(9.7803253359, rel=2e-5)
+    assert pole == pytest.approx(9.8321849378, rel=2e-5)
+
+
 @pytest.fixture(scope="module")
 def eastward_full() -> BallisticTrajectory:
     return solve_ballistic(rad(39.0), rad(125.0), rad(35.7), rad(139.7), None)
