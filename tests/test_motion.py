@@ -224,6 +224,43 @@ def test_ballistic_transition_matches_finite_differences_and_per_track_dt() -> N
     np.testing.assert_allclose(x1[1], alone[0], atol=1e-6)
 
 
+ALL_MODELS = [
+    *LINEAR_MODELS,
+    CoordinatedTurn(q=1.0, q_turn=1e-4, spatial_dims=3),
+    BallisticJ2(q=1.0),
+]
+
+
+def model_state(model: object, rng: np.random.Generator, count: int) -> np.ndarray:
+    if isinstance(model, BallisticJ2):
+        return np.hstack(
+            [rng.normal(size=(count, 3)) * 1e5 + [4e6, 3e6, 4e6], rng.normal(size=(count, 3)) * 1e3]
+        )
+    n = model.ndim  # type: ignore[attr-defined]
+    x = rng.normal(size=(count, n)) * 100.0
+    if isinstance(model, CoordinatedTurn):
+        x[:, -1] = rng.uniform(-0.1, 0.1, count)
+    return x
+
+
+@pytest.mark.parametrize("model", ALL_MODELS, ids=lambda m: f"{type(m).__name__}{m.ndim}")
+def test_zero_and_negative_dt(model: ConstantVelocity) -> None:
+    """dt = 0 changes nothing; -dt undoes +dt for the mean; P stays positive definite."""
+    rng = np.random.default_rng(15)
+    n = model.ndim
+    x = model_state(model, rng, 4)
+    P = random_spd_batch(rng, 4, n)
+    x0, P0 = model.predict(x, P, np.zeros(4))
+    np.testing.assert_allclose(x0, x, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(P0, P, rtol=1e-12, atol=1e-9)
+    dt = np.array([0.5, 1.0, 3.0, 4.0])
+    back = model.propagate(model.propagate(x, dt), -dt)
+    np.testing.assert_allclose(back, x, rtol=1e-9, atol=1e-6)
+    _, P_back = model.predict(x, P, -dt)
+    assert np.all(np.linalg.eigvalsh(P_back) > 0.0)
+    np.testing.assert_allclose(model.process_noise(-dt), model.process_noise(dt), rtol=1e-12)
+
+
 def test_bad_shapes_raise() -> None:
     with pytest.raises(ValueError, match="expected x"):
         ConstantVelocity(3).predict(np.zeros((2, 4)), np.zeros((2, 4, 4)), np.ones(2))

@@ -42,6 +42,14 @@ def _as_dt(dt: npt.ArrayLike, n_tracks: int) -> F64:
     return dt_arr
 
 
+def _noise_dt(dt: npt.ArrayLike) -> F64:
+    """Time steps for process noise: |dt|. A negative dt runs the dynamics backwards (F(-T) is
+    the inverse of F(T)) but noise still accumulates over |dt|, as in Stone Soup's models, so P
+    stays positive definite. (Exact retrodiction of out-of-sequence data is a different
+    algorithm, Bar-Shalom 2002 IEEE TAES 38(3); the tracker replays instead.)"""
+    return np.abs(np.atleast_1d(np.asarray(dt, dtype=np.float64)))
+
+
 def _check_shapes(x: F64, P: F64, ndim: int) -> None:
     if x.ndim != 2 or x.shape[1] != ndim or P.shape != (x.shape[0], ndim, ndim):
         raise ValueError(
@@ -83,7 +91,7 @@ class ConstantVelocity:
     def process_noise(self, dt: F64) -> F64:
         """The (N, n, n) discrete process noise ``Q`` for time steps ``dt`` (N,)."""
         d = self.spatial_dims
-        dt = np.atleast_1d(np.asarray(dt, dtype=np.float64))
+        dt = _noise_dt(dt)
         Q = np.zeros((dt.shape[0], self.ndim, self.ndim))
         idx = np.arange(d)
         q = self.q
@@ -122,6 +130,7 @@ class ConstantVelocity:
         P_new[:, d:, d:] = C
         q = self.q
         idx = np.arange(d)
+        dt = np.abs(dt)  # see _noise_dt
         P_new[:, idx, idx] += (q * dt**3 / 3.0)[:, None]
         P_new[:, idx, idx + d] += (q * dt**2 / 2.0)[:, None]
         P_new[:, idx + d, idx] += (q * dt**2 / 2.0)[:, None]
@@ -181,7 +190,7 @@ class ConstantAcceleration:
         return _per_axis_to_blocks(F_axis, self.spatial_dims)
 
     def process_noise(self, dt: F64) -> F64:
-        dt = np.atleast_1d(np.asarray(dt, dtype=np.float64))
+        dt = _noise_dt(dt)
         Q_axis = self.q * np.stack(
             [
                 np.stack([dt**5 / 20.0, dt**4 / 8.0, dt**3 / 6.0], axis=-1),
@@ -286,8 +295,7 @@ class Singer:
         return _per_axis_to_blocks(self._axis_transition(dt), self.spatial_dims)
 
     def process_noise(self, dt: F64) -> F64:
-        dt = np.atleast_1d(np.asarray(dt, dtype=np.float64))
-        return _per_axis_to_blocks(self._axis_noise(dt), self.spatial_dims)
+        return _per_axis_to_blocks(self._axis_noise(_noise_dt(dt)), self.spatial_dims)
 
     def propagate(self, x: F64, dt: F64) -> F64:
         dt = _as_dt(dt, x.shape[0])
@@ -302,6 +310,7 @@ class Singer:
 def _cv_noise_blocks(q: float, dt: F64, d: int, n: int) -> F64:
     """CV white-noise-acceleration Q (Bar-Shalom §6.2.2) on the first 2d components of an
     n-dimensional state ordered [pos(d), vel(d), ...]; other components left zero."""
+    dt = _noise_dt(dt)
     Q = np.zeros((dt.shape[0], n, n))
     idx = np.arange(d)
     Q[:, idx, idx] = (q * dt**3 / 3.0)[:, None]
@@ -393,7 +402,7 @@ class CoordinatedTurn:
         of b during the step is ignored. Without these terms the filter is overconfident when
         the turn-rate noise dominates (see tests/test_nees.py).
         """
-        dt = np.atleast_1d(np.asarray(dt, dtype=np.float64))
+        dt = _noise_dt(dt)
         Q = _cv_noise_blocks(self.q, dt, self.spatial_dims, self.ndim)
         qt = self.q_turn
         Q[:, -1, -1] = qt * dt
@@ -554,8 +563,7 @@ class BallisticJ2:
         return x, Phi
 
     def process_noise(self, dt: F64) -> F64:
-        dt = np.atleast_1d(np.asarray(dt, dtype=np.float64))
-        return _cv_noise_blocks(self.q, dt, 3, 6)
+        return _cv_noise_blocks(self.q, _noise_dt(dt), 3, 6)
 
     def predict(self, x: F64, P: F64, dt: F64) -> tuple[F64, F64]:
         _check_shapes(x, P, self.ndim)
