@@ -166,7 +166,9 @@ def earth_blocks_los(
 
     ``refraction_k=k`` (4/3 for radar): the effective-Earth model (Skolnik 2001, §8.2). Each end
     keeps its ellipsoidal height and the ground arc between them; the Earth becomes a sphere of
-    radius k·R and rays are straight. This is the same geometry as :func:`radar_horizon_m`.
+    radius k·R and rays are straight. This is the same geometry as :func:`radar_horizon_m`. It
+    models refraction in the lower atmosphere: use it for radars and air targets, not for lines
+    of sight to satellites.
 
     A segment that grazes the surface within ``tolerance_m`` (e.g. a site standing on the
     ground) is not counted as blocked.
