@@ -110,3 +110,23 @@ def test_cheap_jpda_shares_a_contested_measurement() -> None:
     )
     assert np.all(beta < 0.5)
     np.testing.assert_allclose(beta + beta_miss, 1.0)
+
+
+def test_gnn_on_a_long_chain_matches_one_dense_assignment() -> None:
+    # Track i gates measurements i and i+1: one component of diameter ~60, several components.
+    from scipy.optimize import linear_sum_assignment
+
+    rng = np.random.default_rng(9)
+    n = 30
+    ti = np.concatenate([np.arange(n), np.arange(n)])
+    mj = np.concatenate([np.arange(n), np.arange(n) + 1])
+    cost = rng.uniform(-3.0, 3.0, ti.size)
+    miss = rng.uniform(0.0, 2.0, n)
+    assigned = gnn_assign(n, n + 1, ti, mj, cost, miss)
+    dense = np.full((n, n + 1 + n), 1e6)
+    dense[ti, mj] = cost
+    dense[np.arange(n), n + 1 + np.arange(n)] = miss
+    rows, cols = linear_sum_assignment(dense)
+    best = dense[rows, cols].sum()
+    ours = sum(miss[t] if a < 0 else dense[t, a] for t, a in enumerate(assigned))
+    assert ours == pytest.approx(best)

@@ -15,6 +15,8 @@ Two stages:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import numpy.typing as npt
 from scipy.spatial import cKDTree
@@ -24,6 +26,7 @@ F64 = npt.NDArray[np.float64]
 IntP = npt.NDArray[np.intp]
 
 
+@lru_cache(maxsize=64)
 def chi2_gate(probability: float, dim: int) -> float:
     """Chi-square gate threshold γ with P(d² ≤ γ) = ``probability`` for ``dim`` dimensions."""
     if not 0.0 < probability < 1.0:
