@@ -26,6 +26,8 @@ from kizuna.sim.truth import (
     TruthState,
 )
 
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+
 
 def _deg_route(*points: tuple[float, float, float]) -> np.ndarray:
     return np.array([(math.radians(a), math.radians(b), h) for a, b, h in points])
@@ -293,7 +295,9 @@ def test_cli_truth_prints_every_threat_and_the_alive_objects(tmp_path: Path) -> 
     from kizuna.cli import app
 
     result = CliRunner().invoke(
-        app, ["truth", "scenarios/small-bilateral.toml", "--at", "200"], env={"COLUMNS": "160"}
+        app,
+        ["truth", str(SCENARIOS / "small-bilateral.toml"), "--at", "200"],
+        env={"COLUMNS": "160"},
     )
     assert result.exit_code == 0, result.output
     assert "small-bilateral: 6 threats" in result.output
