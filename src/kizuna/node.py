@@ -125,11 +125,14 @@ class Node:
         keys: NationKeys,
         config: NodeConfig | None = None,
         allies: list[str] | None = None,
+        links: dict[str, set[str]] | None = None,
     ) -> None:
         self.nation = nation
         self.config = config or NodeConfig()
         self.nations = [n.code for n in scenario.nation]
         self.allies = allies if allies is not None else [n for n in self.nations if n != nation]
+        # Who can talk to whom (nation -> linked nations); default: everyone.
+        self.links_of = links or {n: set(self.nations) - {n} for n in self.nations}
         self.sensor_ids = [s.id for s in scenario.sensor]
         self.own_sensor = np.array([s.nation == nation for s in scenario.sensor], dtype=bool)
         self.policies = policies
@@ -319,12 +322,13 @@ class Node:
             (int(r), self.fuser.build_report(int(r), int(n), cat_of[int(r)]))
             for r, n in zip(rep_rows.tolist(), rep_numbers.tolist(), strict=True)
         ]
+        stand_in = self._stand_in_reports(t, rows, numbers, set(rep_rows.tolist()), cat_of)
         out: list[Outgoing] = []
         for ally in self.allies:
             d = decisions[ally]
             sent: list[TrackReport] = []
             items: list[ItemMeta] = []
-            for r, rep in reports:
+            for r, rep in reports + stand_in.get(ally, []):
                 k = position[r]
                 if not d.release[k]:
                     reason = d.reason(k)
@@ -368,6 +372,64 @@ class Node:
             if items:
                 out.append(Outgoing(ally, data, items))
         return out
+
+    def _stand_in_reports(
+        self,
+        t: float,
+        rows: np.ndarray,
+        numbers: np.ndarray,
+        responsible_rows: set[int],
+        cat_of: dict[int, str],
+    ) -> dict[str, list[tuple[int, TrackReport]]]:
+        """Reports this node sends *for* the responsible ally, per recipient.
+
+        Reporting responsibility is per track, but releasability is per recipient: when the
+        ally responsible for a track would not give it to recipient R (its policy — public to
+        allies in this design — withholds it, or it has no link to R), a silent holder whose
+        own policy releases it to R reports it to R instead. Otherwise R would miss an object
+        it is entitled to through this node's sensors. The recipient's own entitlement is still
+        decided by this node's policy afterwards, as for every report.
+        """
+        if rows.size == 0:
+            return {}
+        first = np.ones(rows.size, dtype=bool)
+        first[1:] = numbers[1:] != numbers[:-1]
+        silent = [
+            (int(r), int(n))
+            for r, n in zip(rows[first].tolist(), numbers[first].tolist(), strict=True)
+            if int(r) not in responsible_rows
+        ]
+        if not silent:
+            return {}
+        entries = self.fuser.best_ally_entries(np.asarray([n for _, n in silent]), t)
+        by_holder: dict[str, list[int]] = {}
+        for k, e in enumerate(entries):
+            if e is not None:
+                by_holder.setdefault(e.report.node, []).append(k)
+        extra: dict[str, list[tuple[int, TrackReport]]] = {}
+        for holder, ks in sorted(by_holder.items()):
+            if holder not in self.nations:
+                continue
+            compiled = self._sender_policy(holder)
+            reps = [entries[k].report for k in ks]  # type: ignore[union-attr]
+            state = np.array([r.state[:3] for r in reps], dtype=np.float64)
+            cats = np.array([r.category for r in reps], dtype=str)
+            sensor_bits = np.array(
+                [sum(self._sensor_bit.get(s, 0) for s in r.sensors) for r in reps],
+                dtype=np.uint64,
+            )
+            recipients = [a for a in self.allies if a != holder]
+            verdicts = compiled.decide_all(state, cats, sensor_bits, recipients=recipients)
+            for ally in recipients:
+                linked = ally in self.links_of.get(holder, set())
+                for j, k in enumerate(ks):
+                    if linked and verdicts[ally].release[j]:
+                        continue
+                    r, n = silent[k]
+                    extra.setdefault(ally, []).append((r, self.fuser.build_report(r, n, cat_of[r])))
+        for ally, reports in extra.items():
+            self.counters["stand_in:" + ally] += len(reports)
+        return extra
 
     def picture(self, t: float) -> Picture:
         return self.fuser.picture(t)

@@ -418,12 +418,14 @@ class Fuser:
             r, n = r[order], n[order]
         return r, n
 
-    def best_ally_quality(self, numbers: I64, now: float) -> tuple[I64, I64]:
-        """Best fresh ally quality per number (−1 if none) and that ally's nation index."""
-        best_q = np.full(numbers.shape, -1, dtype=np.int64)
-        best_i = np.full(numbers.shape, len(self.nations), dtype=np.int64)
+    def best_ally_entries(self, numbers: I64, now: float) -> list[RemoteEntry | None]:
+        """Per number, the fresh ally report with the best quality (ties: the ally earliest in
+        scenario order) — the ally responsible for it as far as this node can tell."""
+        best: list[RemoteEntry | None] = [None] * int(numbers.size)
+        rank: list[tuple[int, int]] = [(-1, len(self.nations))] * int(numbers.size)
         pos = {int(n): k for k, n in enumerate(numbers.tolist())}
-        for key, e in self.remote.items():
+        for key in sorted(self.remote):
+            e = self.remote[key]
             if now - e.received > self.config.stale_after_s or key in self._excluded:
                 continue
             k = pos.get(self.numbering.resolve(e.number))
@@ -431,8 +433,20 @@ class Fuser:
                 continue
             q = int(e.report.quality)
             idx = self.nations.index(key[0]) if key[0] in self.nations else len(self.nations)
-            if q > best_q[k] or (q == best_q[k] and idx < best_i[k]):
-                best_q[k], best_i[k] = q, idx
+            if q > rank[k][0] or (q == rank[k][0] and idx < rank[k][1]):
+                rank[k] = (q, idx)
+                best[k] = e
+        return best
+
+    def best_ally_quality(self, numbers: I64, now: float) -> tuple[I64, I64]:
+        """Best fresh ally quality per number (−1 if none) and that ally's nation index."""
+        best_q = np.full(numbers.shape, -1, dtype=np.int64)
+        best_i = np.full(numbers.shape, len(self.nations), dtype=np.int64)
+        for k, e in enumerate(self.best_ally_entries(numbers, now)):
+            if e is not None:
+                best_q[k] = int(e.report.quality)
+                node = e.report.node
+                best_i[k] = self.nations.index(node) if node in self.nations else len(self.nations)
         return best_q, best_i
 
     def responsible_rows(self, now: float, hysteresis: int = 2) -> tuple[I64, I64]:

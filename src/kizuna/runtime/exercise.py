@@ -108,8 +108,10 @@ def run_exercise(
     world = World(scenario)
     network = Network(scenario)
     codes = [n.code for n in scenario.nation]
+    links = {c: set(network.neighbours(c)) for c in codes}
     nodes = {
-        c: Node(c, scenario, policies, keys[c], cfg, allies=network.neighbours(c)) for c in codes
+        c: Node(c, scenario, policies, keys[c], cfg, allies=network.neighbours(c), links=links)
+        for c in codes
     }
     recorder = Recorder(out, scenario)
     heap: list[_Event] = []
