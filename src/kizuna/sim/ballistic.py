@@ -7,7 +7,7 @@ Model
   (elevation β, azimuth α) of the launch site's local east-north-up frame, plus gravity and the
   rotating-frame terms. It is a notional profile, not a rocket design: what matters downstream is
   a plausible burnout state, a boost-phase signature for space IR, and a realistic midcourse.
-* Free flight until the geodetic altitude comes back to 0 (no atmosphere; notional).
+* Free flight until it comes down to the aim point's altitude (no atmosphere; notional).
 * Gravity: point mass plus the J2 zonal term (Vallado, *Fundamentals of Astrodynamics and
   Applications*, 4th ed., 2013, §8.7, the J2 acceleration in Cartesian form), WGS84 constants.
 * Earth-fixed frame: a = g − 2 ω×v − ω×(ω×r), the Coriolis and centrifugal terms of a frame
@@ -15,14 +15,16 @@ Model
   and rotation can be switched off, which turns the free flight into a pure Kepler conic for
   the oracle tests.
 * Integration: scipy ``solve_ivp`` DOP853 (Hairer, Nørsett & Wanner, *Solving ODEs I*, 1993),
-  rtol 1e-10, with a terminal event at geodetic altitude 0 and dense output for ``state_at``.
+  rtol 1e-10, with a terminal event at the aim altitude and dense output for ``state_at``.
 
 Aiming (shooting)
 -----------------
-Unknowns (a_T, β, α); residuals: the impact miss (east, north) at the aim point, and either
-``apogee − requested`` or the minimum-energy condition below. Start from the closed-form
+Unknowns (a_T, β, α); residuals: the impact miss (east, north on a map centred on the aim), and
+either ``apogee − requested`` or the minimum-energy condition below. Start from the closed-form
 spherical Kepler solution, then solve with MINPACK's hybrid Powell method (``scipy.optimize.root``)
-with the full model on; impact lands within metres of the aim point.
+with the full model on. Impact typically lands within millimetres of the aim point; a solution
+more than 10 m off is rejected (the promise to users is 1 km). Requested apogees the first
+solve cannot reach are approached by continuation from the minimum-energy shot.
 
 Minimum energy: among all conics joining two points, the one of least energy has its empty focus
 on the chord, so (reflection property of the ellipse) its velocity at the first point bisects
