@@ -30,10 +30,22 @@ def symmetrise(P: F64) -> F64:
     return 0.5 * (P + np.swapaxes(P, -1, -2))
 
 
-def _batch(M: F64, n_tracks: int, shape: tuple[int, ...]) -> F64:
+def _batch(M: F64, n_tracks: int, shape: tuple[int, ...], name: str = "matrix") -> F64:
     """Broadcast a single matrix (or a batch) to (N, *shape)."""
     M = np.asarray(M, dtype=np.float64)
-    return np.broadcast_to(M, (n_tracks, *shape))
+    try:
+        return np.broadcast_to(M, (n_tracks, *shape))
+    except ValueError as err:
+        expected = f"{shape} or {(n_tracks, *shape)}"
+        raise ValueError(f"{name} has shape {M.shape}, expected {expected}") from err
+
+
+def _check_state(x: F64, P: F64, z: F64 | None = None) -> None:
+    """Shapes x (N, n), P (N, n, n) and z (N, m); a programming error otherwise."""
+    if x.ndim != 2 or P.shape != (x.shape[0], x.shape[1], x.shape[1]):
+        raise ValueError(f"expected x (N, n) and P (N, n, n), got {x.shape} and {P.shape}")
+    if z is not None and (z.ndim != 2 or z.shape[0] != x.shape[0]):
+        raise ValueError(f"expected z (N, m) with N = {x.shape[0]}, got {z.shape}")
 
 
 def _joseph_update(
@@ -61,10 +73,11 @@ def kalman_update(x: F64, P: F64, z: F64, R: F64, H: F64) -> tuple[F64, F64, F64
     Returns ``(x, P, innovation, S)`` with innovation (N, m) and its covariance S (N, m, m).
     Joseph-form covariance (Bar-Shalom et al. 2001, §5.2.3).
     """
+    _check_state(x, P, z)
     n_tracks, n = x.shape
     m = z.shape[1]
-    H_b = _batch(H, n_tracks, (m, n))
-    R_b = _batch(R, n_tracks, (m, m))
+    H_b = _batch(H, n_tracks, (m, n), "H")
+    R_b = _batch(R, n_tracks, (m, m), "R")
     innovation = z - np.einsum("nij,nj->ni", H_b, x)
     PHt = P @ np.swapaxes(H_b, 1, 2)  # (N, n, m)
     S = symmetrise(H_b @ PHt + R_b)
@@ -87,9 +100,10 @@ def ekf_update(
     returns the innovation, wrapping angle components (default: plain subtraction).
     Returns ``(x, P, innovation, S)``.
     """
+    _check_state(x, P, z)
     n_tracks = x.shape[0]
     m = z.shape[1]
-    R_b = _batch(R, n_tracks, (m, m))
+    R_b = _batch(R, n_tracks, (m, m), "R")
     z_hat = h(x)
     innovation = residual(z, z_hat) if residual is not None else z - z_hat
     H = H_jacobian(x)
@@ -159,12 +173,13 @@ def ukf_predict(
     ``f`` maps (N, n) -> (N, n) and is called once per sigma point (2n+1 calls), row i being
     track i. Returns ``(x, P)``.
     """
+    _check_state(x, P)
     n_tracks, n = x.shape
     X, w_mean, w_cov = sigma_points(x, P, alpha, beta, kappa)
     Y = _apply_per_point(f, X)
     x_new = np.einsum("s,nsi->ni", w_mean, Y)
     D = Y - x_new[:, None, :]
-    P_new = np.einsum("s,nsi,nsj->nij", w_cov, D, D) + _batch(Q, n_tracks, (n, n))
+    P_new = np.einsum("s,nsi,nsj->nij", w_cov, D, D) + _batch(Q, n_tracks, (n, n), "Q")
     return x_new, symmetrise(P_new)
 
 
@@ -186,6 +201,7 @@ def ukf_update(
     sigma points straddling ±pi average correctly. Covariance: P - K S K^T (the UKF has no H for a
     Joseph form), symmetrised. Returns ``(x, P, innovation, S)``.
     """
+    _check_state(x, P, z)
     n_tracks = x.shape[0]
     m = z.shape[1]
     sub = residual if residual is not None else np.subtract
@@ -201,7 +217,7 @@ def ukf_update(
         z_hat = z0 + np.einsum("s,nsi->ni", w_mean, dev0)
         DZ = np.stack([sub(Z[:, i, :], z_hat) for i in range(n_points)], axis=1)
     DX = X - x[:, None, :]
-    S = symmetrise(np.einsum("s,nsi,nsj->nij", w_cov, DZ, DZ) + _batch(R, n_tracks, (m, m)))
+    S = symmetrise(np.einsum("s,nsi,nsj->nij", w_cov, DZ, DZ) + _batch(R, n_tracks, (m, m), "R"))
     Pxz = np.einsum("s,nsi,nsj->nij", w_cov, DX, DZ)  # (N, n, m)
     K = np.swapaxes(np.linalg.solve(S, np.swapaxes(Pxz, 1, 2)), 1, 2)
     innovation = sub(z, z_hat)
