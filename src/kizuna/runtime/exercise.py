@@ -72,6 +72,15 @@ def load_policies(scenario: Scenario, directory: str | Path) -> Policies:
     return Policies(policies)
 
 
+def default_policy_dir(scenario_path: str | Path) -> Path:
+    """``policies/<scenario name>/`` next to the scenario file if it exists, else
+    ``policies/`` (so ``scenarios/pacific-shield.toml`` uses ``scenarios/policies/`` and
+    ``scenarios/small-bilateral.toml`` uses ``scenarios/policies/small-bilateral/``)."""
+    path = Path(scenario_path)
+    specific = path.parent / "policies" / path.stem
+    return specific if specific.is_dir() else path.parent / "policies"
+
+
 def exercise_keys(scenario: Scenario, directory: str | Path | None) -> dict[str, NationKeys]:
     """Every nation's keys: from ``DIR`` (``kizuna keys init``) or, by default, derived from
     the scenario seed (deterministic, for simulation only: anyone with the seed has them)."""
@@ -276,7 +285,7 @@ def run_command(
 ) -> ExerciseResult:
     """``kizuna exercise``: load, run with a progress bar, print a summary table.
 
-    Policies default to ``policies/`` next to the scenario file (``scenarios/policies/``).
+    Policies default to :func:`default_policy_dir`.
     """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -286,7 +295,7 @@ def run_command(
 
     path = Path(scenario_path)
     scenario = load_scenario(path)
-    policies = load_policies(scenario, policies_dir or path.parent / "policies")
+    policies = load_policies(scenario, policies_dir or default_policy_dir(path))
     keys = exercise_keys(scenario, keys_dir)
     console = Console()
     with Progress(
