@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from kizuna.geo import aer_to_ecef, ecef_to_aer, ecef_to_geodetic, geodetic_to_ecef
@@ -256,6 +258,22 @@ def test_azimuth_fov_with_wraparound_and_elevation_limits() -> None:
     ids = scan_ids(model, pose, ecef, 30)
     # In: 345° (wraps through north), 15°, 39°. Out: 41°, 335°, behind, above max elevation.
     assert set(np.unique(ids).tolist()) == {0, 1, 2}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    boresight=st.floats(0.0, 360.0),
+    fov=st.floats(1.0, 359.0),
+    az=st.floats(0.0, 360.0, exclude_max=True),
+)
+def test_azimuth_fov_matches_the_angular_distance_definition(
+    boresight: float, fov: float, az: float
+) -> None:
+    model = RadarModel.from_sensor(radar(boresight_az_deg=boresight, fov_az_deg=fov), 0)
+    inside = bool(model.in_azimuth_fov(np.array([np.radians(az)]))[0])
+    distance = min(abs(az - boresight) % 360.0, 360.0 - abs(az - boresight) % 360.0)
+    if abs(distance - fov / 2) > 1e-6:  # away from the edge, where rounding may go either way
+        assert inside == (distance < fov / 2)
 
 
 def test_beyond_max_range_is_never_reported() -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from kizuna.geo import aer_to_ecef
+from kizuna.geo import aer_to_ecef, geodetic_to_ecef
 from kizuna.plots import KIND_RADAR, KIND_SPACE_IR, PlotBatch
 from kizuna.scenario import Scenario, Sensor
 from kizuna.sim.output import PLOTS_SCHEMA, load, simulate
@@ -96,6 +96,21 @@ def test_radar_detections_point_at_the_truth(
         assert np.all(np.linalg.norm(measured - truth_pos, axis=1) < bound)
         checked += len(radar)
     assert checked > 50  # the scenario really produces detections
+
+
+def test_moving_sensor_reports_carry_its_position_at_report_time(
+    scenario: Scenario, scans: list[tuple[float, int, PlotBatch]]
+) -> None:
+    ship = [s.id for s in scenario.sensor].index("us-ship-1")
+    rows = PlotBatch.concat([b for _, j, b in scans if j == ship and len(b)])
+    assert len(rows) > 10
+    # 10 m/s along the route: the site moves between the first and last report.
+    dt = rows.time[-1] - rows.time[0]
+    moved = np.linalg.norm(rows.sensor_ecef[-1] - rows.sensor_ecef[0])
+    assert moved == pytest.approx(10.0 * dt, rel=0.01)
+    # Geodetic and ECEF columns describe the same point.
+    again = geodetic_to_ecef(rows.sensor_lat_rad, rows.sensor_lon_rad, rows.sensor_alt_m)
+    assert np.allclose(again, rows.sensor_ecef, atol=1e-3)
 
 
 def test_space_ir_sees_the_ballistic_missile_only_in_boost(
