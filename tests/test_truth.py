@@ -58,10 +58,16 @@ def test_route_distance_between_samples_is_speed_times_dt() -> None:
         p1, _, a1 = rs.state_at(t + dt)
         both = a0 & a1
         assert both.sum() > 100
-        ratio = np.linalg.norm(p1 - p0, axis=1)[both] / (speed[both] * dt)
-        # Within 0.5 % (a sample straddling a waypoint turn cuts the corner slightly).
-        assert np.median(np.abs(ratio - 1.0)) < 1e-3
-        assert np.quantile(np.abs(ratio - 1.0), 0.99) < 5e-3
+        # A pair straddling a waypoint cuts the corner of the turn; leave those out.
+        waypoint_times = rs.start_time_s[rs._leg_object] + rs._leg_end
+        crossing = (waypoint_times > t) & (waypoint_times < t + dt)
+        straddles = np.zeros(500, bool)
+        straddles[rs._leg_object[crossing]] = True
+        keep = both & ~straddles
+        assert keep.sum() > 100
+        ratio = np.linalg.norm(p1 - p0, axis=1)[keep] / (speed[keep] * dt)
+        assert np.max(np.abs(ratio - 1.0)) < 5e-3  # the 0.5 %
+        assert np.median(np.abs(ratio - 1.0)) < 5e-4
 
 
 def test_route_velocity_is_the_derivative_of_position() -> None:
