@@ -392,7 +392,15 @@ class Tracker:
         if cfg.association == "gnn":
             cost = 0.5 * d2 + log_norm + log_clutter[mj] - np.log(pd)
             miss = np.full(n_tracks, -np.log(1.0 - pd * pg))
-            assigned = gnn_assign(n_tracks, n_meas, ti, mj, cost, miss)
+            # Confirmed tracks first, then tentative tracks on the reports left over: a
+            # tentative (possibly clutter-born) track never takes a report from a confirmed one.
+            first = store.confirmed[ti]
+            assigned = gnn_assign(n_tracks, n_meas, ti[first], mj[first], cost[first], miss)
+            taken = np.zeros(n_meas, bool)
+            taken[assigned[assigned >= 0]] = True
+            rest = ~first & ~taken[mj]
+            tentative = gnn_assign(n_tracks, n_meas, ti[rest], mj[rest], cost[rest], miss)
+            assigned = np.where(assigned >= 0, assigned, tentative)
             hit = assigned >= 0
             if hit.any():
                 if meas.kind == "cartesian":
