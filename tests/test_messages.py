@@ -25,6 +25,7 @@ from kizuna.messages import (
     WireError,
     covariance_matrix,
     covariance_upper,
+    covariance_upper_batch,
     decode_envelope,
     decode_payload,
     encode_envelope,
@@ -110,6 +111,8 @@ def test_covariance_helpers_round_trip() -> None:
     p = a @ a.T
     assert np.array_equal(covariance_matrix(covariance_upper(p)), p)
     assert np.array_equal(covariance_matrix(list(p.ravel())), p)
+    batch = covariance_upper_batch(np.stack([p, 2 * p]))
+    assert batch.shape == (2, 21) and batch[1].tolist() == covariance_upper(2 * p)
 
 
 def test_report_is_compact() -> None:

@@ -56,8 +56,12 @@ IDENTITIES: Final[tuple[str, ...]] = (
 NationCode = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
 Quality = Annotated[int, msgspec.Meta(ge=0, le=15)]
 TrackNumber = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
-Vec3 = tuple[float, float, float]
-State6 = tuple[float, float, float, float, float, float]
+# A float that must be finite. msgspec checks the bounds when *decoding* (NaN fails any range
+# check, ±inf fails these), in C, so untrusted input is validated at no cost to Structs the node
+# builds itself.
+Finite = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
+Vec3 = tuple[Finite, Finite, Finite]
+State6 = tuple[Finite, Finite, Finite, Finite, Finite, Finite]
 
 #: Default bound on an envelope's size, bytes. A ReportBatch of ~1000 tracks is ~350 kB.
 DEFAULT_MAX_ENVELOPE_BYTES: Final = 1 << 20
@@ -96,6 +100,10 @@ class _Wire(msgspec.Struct, array_like=True, frozen=True, kw_only=True):
     """Base of payload Structs: array-like on the wire, immutable, keyword construction."""
 
 
+_CLASSIFICATION_SET: Final = frozenset(CLASSIFICATIONS)
+_NORMALISED: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
 class Label(msgspec.Struct, array_like=True, frozen=True):
     """A releasability label in the spirit of STANAG 4774 (notional, not that format).
 
@@ -107,21 +115,22 @@ class Label(msgspec.Struct, array_like=True, frozen=True):
     releasable_to: tuple[NationCode, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.classification not in CLASSIFICATIONS:
+        if self.classification not in _CLASSIFICATION_SET:
             raise ValueError(
                 f"classification {self.classification!r} is not one of {list(CLASSIFICATIONS)}"
             )
-        normalised = tuple(sorted(set(self.releasable_to)))
-        if normalised != self.releasable_to:
+        given = self.releasable_to
+        normalised = _NORMALISED.get(given)
+        if normalised is None:
+            normalised = tuple(sorted(set(given)))
+            normalised = given if normalised == given else normalised
+            if len(_NORMALISED) < 4096:  # bounded: hostile input cannot grow it without limit
+                _NORMALISED[given] = normalised
+        if normalised is not given:
             msgspec.structs.force_setattr(self, "releasable_to", normalised)
 
     def __str__(self) -> str:
         return f"{self.classification} REL TO {','.join(self.releasable_to) or '(none)'}"
-
-
-def _check_finite(name: str, values: tuple[float, ...] | list[float]) -> None:
-    if not all(math.isfinite(v) for v in values):
-        raise ValueError(f"{name} must be finite")
 
 
 class TrackReport(_Wire, frozen=True):
@@ -134,9 +143,9 @@ class TrackReport(_Wire, frozen=True):
 
     track_number: TrackNumber
     node: NationCode  # the reporting node's nation
-    time: float  # time of validity of the state, s since epoch
+    time: Finite  # time of validity of the state, s since epoch
     state: State6  # ECEF x, y, z (m), vx, vy, vz (m/s)
-    covariance: Annotated[list[float], msgspec.Meta(min_length=21, max_length=36)]
+    covariance: Annotated[list[Finite], msgspec.Meta(min_length=21, max_length=36)]
     quality: Quality
     category: Category
     identity: Identity
@@ -149,9 +158,6 @@ class TrackReport(_Wire, frozen=True):
     def __post_init__(self) -> None:
         if len(self.covariance) not in (21, 36):
             raise ValueError(f"covariance has {len(self.covariance)} values, expected 21 or 36")
-        _check_finite("time", (self.time,))
-        _check_finite("state", self.state)
-        _check_finite("covariance", self.covariance)
 
 
 class TrackDrop(_Wire, frozen=True):
@@ -334,11 +340,18 @@ def decode_payload(envelope: Envelope) -> Payload:
         raise _wire_error_from_msgspec(exc, f"{envelope.kind} payload") from None
 
 
+_UPPER_ROWS, _UPPER_COLS = np.triu_indices(6)
+
+
 def covariance_upper(matrix: npt.ArrayLike) -> list[float]:
     """The 21 upper-triangle values (row by row) of a 6x6 covariance matrix."""
-    m = np.asarray(matrix, dtype=float)
-    rows, cols = np.triu_indices(6)
-    return [float(v) for v in m[rows, cols]]
+    values: list[float] = np.asarray(matrix, dtype=float)[_UPPER_ROWS, _UPPER_COLS].tolist()
+    return values
+
+
+def covariance_upper_batch(matrices: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """(N, 21) upper triangles of (N, 6, 6) covariances (``row.tolist()`` gives a report's)."""
+    return np.asarray(matrices, dtype=float)[:, _UPPER_ROWS, _UPPER_COLS]
 
 
 def covariance_matrix(values: list[float]) -> npt.NDArray[np.float64]:
@@ -349,7 +362,6 @@ def covariance_matrix(values: list[float]) -> npt.NDArray[np.float64]:
     if v.size != 21:
         raise ValueError(f"covariance has {v.size} values, expected 21 or 36")
     m = np.zeros((6, 6))
-    rows, cols = np.triu_indices(6)
-    m[rows, cols] = v
-    m[cols, rows] = v
+    m[_UPPER_ROWS, _UPPER_COLS] = v
+    m[_UPPER_COLS, _UPPER_ROWS] = v
     return m

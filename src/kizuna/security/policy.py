@@ -514,6 +514,19 @@ def _lat_lon_deg_scalar(x: float, y: float, z: float) -> tuple[float, float]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _category_bits(categories: npt.NDArray[np.generic]) -> npt.NDArray[np.int64]:
+    """1 << category code, from category strings or codes; ValueError for anything else."""
+    if categories.dtype.kind in "US":
+        codes = np.full(categories.shape, -1, dtype=np.int64)
+        for name, code in CATEGORY_CODE.items():
+            codes[categories == name] = code
+    else:
+        codes = categories.astype(np.int64)
+    if codes.size and (codes.min() < 0 or codes.max() >= len(CATEGORY_CODE)):
+        raise ValueError(f"unknown category in batch; expected {list(CATEGORY_CODE)}")
+    return np.left_shift(np.int64(1), codes)
+
+
 @dataclass(frozen=True)
 class BatchDecision:
     """Per-track outcome for one recipient.
@@ -570,6 +583,13 @@ class CompiledPolicy:
             for r in policy.rules
         ]
         self.nation_bit = {n: 1 << j for j, n in enumerate(self.nations)}
+        self.used_areas = sorted({r.area for r in policy.rules if r.area is not None})
+        # Per rule index, with two False entries at the end so indices -2 and -1 (default deny,
+        # label) look up False.
+        rules = policy.rules
+        self.is_release = np.array([r.action == "release" for r in rules] + [False, False])
+        self.has_degrade = np.array([r.degrade is not None for r in rules] + [False, False])
+        self.full_release = self.is_release & ~self.has_degrade
         self.reasons = tuple(
             [REASON_DEFAULT_DENY, REASON_LABEL]  # rule index -2, -1
             + [
@@ -622,10 +642,7 @@ class CompiledPolicy:
         """
         xyz = np.asarray(positions_ecef, dtype=float).reshape(-1, 3)
         n = xyz.shape[0]
-        cats = np.asarray(categories)
-        if cats.dtype.kind in "US":
-            cats = np.array([CATEGORY_CODE[str(c)] for c in cats], dtype=np.int64).reshape(n)
-        cat_bit = np.left_shift(np.int64(1), cats.astype(np.int64))
+        cat_bit = _category_bits(np.asarray(categories).reshape(n))
         smask = np.asarray(sensor_mask).astype(np.uint64).reshape(n)
         own_bits = smask & self.own_mask
         all_nations = (1 << len(self.nations)) - 1
@@ -635,23 +652,21 @@ class CompiledPolicy:
             else np.asarray(label_mask, dtype=np.int64).reshape(n)
         )
         inside: dict[str, BoolArray] = {}
-        if any(r.area is not None for r in self.policy.rules):
+        if self.used_areas:
             lat, lon = _lat_lon_deg(xyz)
-            for name, area in self.policy.areas.items():
-                inside[name] = area.contains(lat, lon)
-        # Pass 1: deciding rule per nation (the label needs every nation's undegraded verdict).
+            for name in self.used_areas:
+                inside[name] = self.policy.areas[name].contains(lat, lon)
+        # Pass 1: deciding rule per ally (the label needs every ally's undegraded verdict; the
+        # owner is always entitled to its own data).
         rule_of = {
-            nat: self._rule_index(nat, cat_bit, own_bits, smask, inside) for nat in self.nations
+            nat: self._rule_index(nat, cat_bit, own_bits, smask, inside)
+            for nat in self.nations
+            if nat != self.policy.nation
         }
         entitled = np.full(n, self.nation_bit.get(self.policy.nation, 0), dtype=np.int64)
-        full_release = np.array(
-            [r.action == "release" and r.degrade is None for r in self.policy.rules]
-            + [False, False]
-        )  # index -2 / -1 wrap to the two False entries
         for nat, idx in rule_of.items():
-            entitled |= np.where(full_release[idx], self.nation_bit[nat], 0)
-        is_release = np.array([r.action == "release" for r in self.policy.rules] + [False, False])
-        has_degrade = np.array([r.degrade is not None for r in self.policy.rules] + [False, False])
+            entitled |= np.where(self.full_release[idx], self.nation_bit[nat], 0)
+        is_release, has_degrade = self.is_release, self.has_degrade
         out: dict[str, BatchDecision] = {}
         targets = (
             [x for x in self.nations if x != self.policy.nation]
