@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -32,7 +31,7 @@ from rich.table import Table
 
 from kizuna.errors import InputError
 from kizuna.plots import KIND_SPACE_IR, PlotBatch
-from kizuna.scenario import Scenario
+from kizuna.scenario import Scenario, load_scenario
 
 ROW_GROUP_ROWS = 65536
 _COMPRESSION = "zstd"
@@ -62,21 +61,8 @@ PLOTS_SCHEMA = pa.schema(
 
 
 def load(path: str | Path) -> Scenario:
-    """Load and validate a scenario file (``kizuna.scenario.load_scenario``)."""
-    from kizuna import scenario as scenario_module
-
-    loader = getattr(scenario_module, "load_scenario", None)
-    if loader is not None:
-        result: Scenario = loader(path)
-        return result
-    # Fallback while the validating loader is not available: plain typed decoding.
-    p = Path(path)
-    try:
-        return msgspec.toml.decode(p.read_bytes(), type=Scenario)
-    except FileNotFoundError:
-        raise InputError.single(str(p), "", "file not found") from None
-    except msgspec.DecodeError as exc:
-        raise InputError.single(str(p), "", str(exc)) from None
+    """Load and validate a scenario file (:func:`kizuna.scenario.load_scenario`)."""
+    return load_scenario(path)
 
 
 def plots_table(batch: PlotBatch, scenario: Scenario) -> pa.Table:
