@@ -22,8 +22,12 @@ from stonesoup.models.transition.linear import (
     CombinedLinearGaussianTransitionModel,
 )
 from stonesoup.models.transition.linear import (
+    ConstantAcceleration as SSConstantAcceleration,
+)
+from stonesoup.models.transition.linear import (
     ConstantVelocity as SSConstantVelocity,
 )
+from stonesoup.models.transition.linear import Singer as SSSinger
 from stonesoup.models.transition.nonlinear import ConstantTurn
 from stonesoup.predictor.kalman import KalmanPredictor, UnscentedKalmanPredictor
 from stonesoup.types.angle import Bearing, Elevation
@@ -39,7 +43,7 @@ from stonesoup.updater.kalman import (
 )
 
 from kizuna.track.filters import ekf_update, kalman_update, ukf_predict, ukf_update
-from kizuna.track.motion import ConstantVelocity, CoordinatedTurn
+from kizuna.track.motion import ConstantAcceleration, ConstantVelocity, CoordinatedTurn, Singer
 
 RTOL = 1e-9
 SS_FROM_OURS = np.array([0, 3, 1, 4, 2, 5])  # ss_state = ours[SS_FROM_OURS]
@@ -93,6 +97,41 @@ def test_cv_predict_matches_stonesoup() -> None:
         prior = GaussianState(xs[:, None], Ps, timestamp=T0)
         pred = predictor.predict(prior, timestamp=T0 + timedelta(seconds=float(dt[i])))
         x_ss, P_ss = from_ss(pred.state_vector, pred.covar)
+        assert_close(x_new[i], x_ss)
+        assert_close(P_new[i], P_ss)
+
+
+SS9_FROM_OURS = np.array([0, 3, 6, 1, 4, 7, 2, 5, 8])  # [x,vx,ax,y,vy,ay,z,vz,az] = ours[...]
+SS9_TO_OURS = np.argsort(SS9_FROM_OURS)
+
+
+@pytest.mark.parametrize("which", ["ca", "singer"])
+def test_ca_and_singer_predict_match_stonesoup(which: str) -> None:
+    """Stone Soup's Singer takes noise_diff_coeff = 2 sigma² / tau and damping_coeff = 1/tau.
+
+    Steps with alpha T in [0.2, 2.4], where Stone Soup's closed form is accurate; below 0.1 ours
+    switches to quadrature (checked in tests/test_motion.py) and theirs loses digits.
+    """
+    rng = np.random.default_rng(9)
+    n_tracks = 8
+    x = np.hstack([random_tracks(rng, n_tracks)[0], rng.normal(0.0, 5.0, (n_tracks, 3))])
+    P = np.stack([random_spd(rng, 9, 10.0) for _ in range(n_tracks)])
+    dt = np.round(rng.uniform(1.0, 12.0, n_tracks), 6)
+    if which == "ca":
+        ours = ConstantAcceleration(3, q=0.7)
+        axis_model = SSConstantAcceleration(noise_diff_coeff=0.7)
+    else:
+        sigma_a, tau = 8.0, 5.0
+        ours = Singer(3, sigma_a=sigma_a, tau=tau)  # type: ignore[assignment]
+        axis_model = SSSinger(noise_diff_coeff=2 * sigma_a**2 / tau, damping_coeff=1 / tau)
+    x_new, P_new = ours.predict(x, P, dt)
+    predictor = KalmanPredictor(CombinedLinearGaussianTransitionModel([axis_model] * 3))
+    perm = SS9_FROM_OURS
+    for i in range(n_tracks):
+        prior = GaussianState(x[i][perm][:, None], P[i][np.ix_(perm, perm)], timestamp=T0)
+        pred = predictor.predict(prior, timestamp=T0 + timedelta(seconds=float(dt[i])))
+        x_ss = np.asarray(pred.state_vector, float).ravel()[SS9_TO_OURS]
+        P_ss = np.asarray(pred.covar, float)[np.ix_(SS9_TO_OURS, SS9_TO_OURS)]
         assert_close(x_new[i], x_ss)
         assert_close(P_new[i], P_ss)
 
