@@ -17,7 +17,7 @@ $(VENV)/.synced: pyproject.toml uv.lock
 setup: $(VENV)/.synced
 
 demo: setup
-	$(RUN)/kizuna simulate $(SCENARIO) --out $(OUT)/simulate
+	$(RUN)/kizuna exercise $(SCENARIO) --out $(OUT)/pacific-shield
 
 test: setup
 	$(RUN)/pytest -q

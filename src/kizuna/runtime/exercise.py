@@ -219,6 +219,7 @@ def run_exercise(
                 "rejected": nodes[c].counts("rejected"),
                 "withheld": nodes[c].counts("withheld"),
                 "violations": nodes[c].counts("violation"),
+                "stand_in_reports": nodes[c].counts("stand_in"),
                 "numbering": dict(sorted(nodes[c].fuser.events.items())),
                 "tracker_dropped_late": nodes[c].tracker.dropped_late,
             }
