@@ -350,3 +350,56 @@ def test_corners_of_what_the_scenario_validator_accepts_can_be_flown(
     assert tr.miss_m < 1_000.0
     if apogee_m is not None:
         assert tr.apogee_m == pytest.approx(apogee_m, abs=1_000.0)
+
+
+# --- many free flights at once -----------------------------------------------------------------
+
+
+def test_fly_to_ground_matches_the_solved_trajectory(eastward_full: BallisticTrajectory) -> None:
+    tr = eastward_full
+    t, impact = bm.fly_to_ground(tr.burnout_state)
+    assert t.shape == (1,) and impact.shape == (1, 6)
+    assert tr.burn_time + t[0] == pytest.approx(tr.impact_time, abs=1e-4)
+    assert np.linalg.norm(impact[0, :3] - tr.impact_ecef) < 0.01
+    _, v_end, _ = tr.state_at(tr.impact_time)
+    assert np.linalg.norm(impact[0, 3:] - v_end) < 1e-3
+    # Mid-flight states land at the same place and time.
+    mids = np.concatenate(tr.state_at(np.array([300.0, 500.0]))[:2], axis=1)
+    t_mid, impact_mid = bm.fly_to_ground(mids)
+    assert np.allclose(t_mid + np.array([300.0, 500.0]), tr.impact_time, atol=1e-4)
+    assert np.allclose(impact_mid[:, :3], tr.impact_ecef, atol=0.01)
+
+
+def test_fly_to_ground_batch_equals_one_by_one(eastward_full: BallisticTrajectory) -> None:
+    rng = np.random.default_rng(11)
+    spread = np.array([2e3, 2e3, 2e3, 20.0, 20.0, 20.0])
+    states = eastward_full.burnout_state + rng.normal(size=(40, 6)) * spread
+    t_all, impacts_all = bm.fly_to_ground(states)
+    assert np.all(np.isfinite(t_all))
+    for i in (0, 17, 39):
+        t_one, impact_one = bm.fly_to_ground(states[i])
+        assert t_one[0] == pytest.approx(t_all[i], abs=1e-6)
+        assert np.allclose(impact_one[0], impacts_all[i], atol=1e-3)
+    # Impacts are on the ground, moving downwards.
+    _, _, alt = geo.ecef_to_geodetic(impacts_all[:, :3])
+    assert np.max(np.abs(alt)) < 0.05
+    assert np.all(np.sum(impacts_all[:, :3] * impacts_all[:, 3:], axis=1) < 0.0)
+
+
+def test_fly_to_ground_against_kepler_and_edge_cases() -> None:
+    # Two-body (no J2, no rotation), in the equatorial plane: time and range from the closed form.
+    r0, v0, g0 = geo.WGS84_A + 300e3, 6_000.0, rad(30.0)
+    state = np.array([r0, 0.0, 0.0, v0 * math.sin(g0), v0 * math.cos(g0), 0.0])
+    t, impact = bm.fly_to_ground(state, rotation=False, j2=False)
+    psi, tof = bm.kepler_free_flight(r0, v0, g0, geo.WGS84_A)
+    assert t[0] == pytest.approx(tof, rel=1e-8)
+    assert math.atan2(impact[0, 1], impact[0, 0]) == pytest.approx(psi, rel=1e-8)
+    # On or below the ground: 0 s. Escaping: NaN. A higher ground is reached sooner.
+    on_ground = np.array([geo.WGS84_A - 10.0, 0, 0, 0, 0, 0])
+    escaping = np.array([r0, 0, 0, 12_000.0, 0, 0])
+    t, impact = bm.fly_to_ground(np.stack([on_ground, escaping, state]), max_time_s=3_000.0)
+    assert t[0] == 0.0 and np.array_equal(impact[0], on_ground)
+    assert np.isnan(t[1]) and np.all(np.isnan(impact[1]))
+    t_high, impact_high = bm.fly_to_ground(state, ground_alt_m=5_000.0)
+    assert t_high[0] < t[2]
+    assert float(geo.ecef_to_geodetic(impact_high[0, :3])[2]) == pytest.approx(5_000.0, abs=0.05)
