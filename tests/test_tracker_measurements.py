@@ -113,7 +113,8 @@ def radar_plots(
     )
 
 
-def test_node_path_tracks_targets_in_ecef_from_two_radars() -> None:
+@pytest.mark.parametrize("association", ["gnn", "jpda"])
+def test_node_path_tracks_targets_in_ecef_from_two_radars(association: str) -> None:
     """Two radars' polar plots (PlotBatch) → one 6-D ECEF track per target, accurate."""
     rng = np.random.default_rng(42)
     pos0 = targets_around_site(3, 3)
@@ -123,7 +124,14 @@ def test_node_path_tracks_targets_in_ecef_from_two_radars() -> None:
     vel = np.stack([east * 250.0, -east * 200.0, east * 100.0])
     sigmas = (30.0, 1e-3, 1e-3)
     radar2 = (np.radians(35.5), np.radians(139.5), 20.0)
-    tracker = Tracker(TrackerConfig(spatial_dims=3, process_noise_q=0.5, clutter_density=1e-15))
+    tracker = Tracker(
+        TrackerConfig(
+            spatial_dims=3,
+            process_noise_q=0.5,
+            clutter_density=1e-15,
+            association=association,  # type: ignore[arg-type]
+        )
+    )
     for k in range(30):
         t = 2.0 * k
         plots = radar_plots(t, pos0 + vel * t, 0, LAT, LON, ALT, rng, sigmas)

@@ -7,8 +7,8 @@ returns every live track in a :class:`TrackTable`. Per scan, vectorised over tra
 
 1. predict all tracks to the scan time with the motion model (default: nearly constant velocity);
 2. gate: kd-tree pre-gate, then the chi-square gate (:mod:`kizuna.track.gating`);
-3. associate: global nearest neighbour (default) or Fitzgerald's cheap JPDA
-   (:mod:`kizuna.track.association`);
+3. associate: global nearest neighbour (default; confirmed tracks first, then tentative tracks on
+   the reports left over) or Fitzgerald's cheap JPDA (:mod:`kizuna.track.association`);
 4. update: linear Kalman update for Cartesian reports, EKF for polar radar reports (Joseph form,
    :mod:`kizuna.track.filters`); a PDA update for JPDA;
 5. manage: M-of-N confirmation, deletion, quality (:mod:`kizuna.track.management`);
