@@ -9,6 +9,8 @@ import msgspec
 import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kizuna.messages import Label, ReportBatch, decode_envelope, encode_envelope
 from kizuna.node import Node
@@ -193,3 +195,24 @@ def test_batched_receive_check_agrees_with_policies_check_received(
     jpn._receive_reports(60.0, "USA", variants)
     got = [m.outcome == "delivered" for m in jpn.last_receipt]
     assert got == expected
+
+
+_FUZZ_NODE: list[Node] = []
+
+
+def _fuzz_node(tmp: Path) -> Node:
+    if not _FUZZ_NODE:
+        _FUZZ_NODE.append(_nodes(tmp)[1])
+    return _FUZZ_NODE[0]
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=400))
+def test_any_bytes_are_rejected_with_a_reason_never_raised(tmp_path: Path, data: bytes) -> None:
+    node = _fuzz_node(tmp_path)
+    before = sum(node.counts("rejected").values())
+    assert node.on_envelope(1.0, data) == []
+    assert sum(node.counts("rejected").values()) == before + 1
+    assert node.last_receipt[0].outcome.startswith("rejected:")
