@@ -403,3 +403,18 @@ def test_fly_to_ground_against_kepler_and_edge_cases() -> None:
     t_high, impact_high = bm.fly_to_ground(state, ground_alt_m=5_000.0)
     assert t_high[0] < t[2]
     assert float(geo.ecef_to_geodetic(impact_high[0, :3])[2]) == pytest.approx(5_000.0, abs=0.05)
+
+
+def test_the_trackers_ballistic_model_follows_the_truth(eastward_full: BallisticTrajectory) -> None:
+    # Contract between simulator and tracker: kizuna.track.motion.BallisticJ2 uses the same
+    # gravity, J2 and Earth-rotation terms, so propagating a true midcourse state for 60 s must
+    # land on the truth (to its RK4 error), not metres or kilometres away.
+    from kizuna.track.motion import BallisticJ2
+
+    tr = eastward_full
+    starts = np.linspace(tr.burn_time + 10.0, tr.impact_time - 70.0, 6)
+    pos, vel, _ = tr.state_at(starts)
+    predicted = BallisticJ2(q=0.0).propagate(np.concatenate([pos, vel], axis=1), 60.0)
+    true_pos, true_vel, _ = tr.state_at(starts + 60.0)
+    assert np.max(np.linalg.norm(predicted[:, :3] - true_pos, axis=1)) < 1.0
+    assert np.max(np.linalg.norm(predicted[:, 3:] - true_vel, axis=1)) < 0.05
