@@ -258,3 +258,9 @@ def test_no_mutation_of_a_signed_envelope_changes_what_is_accepted(
             and result.sender == "JPN"
             and result.sequence == 1
         )
+
+
+def test_payload_claiming_another_node_is_rejected() -> None:
+    verifier = Verifier(KEYRING, me="USA")
+    data = Signer("JPN", KEYS["JPN"]).seal_bytes(status("AUS"), 1.0, "USA")
+    expect(verifier, data, 1.0, "node_mismatch")

@@ -8,7 +8,8 @@ input and reads no clock: the caller passes ``now``.
 
 Order of checks (cheap before costly, and nothing unauthenticated changes state): size and
 shape (wire reasons), version, known sender, addressed to me, age, replay window (check only),
-signature, then the replay window is updated and finally the payload decoded.
+signature, then the replay window is updated, the payload decoded, and its ``node`` checked
+against the (now authenticated) sender.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ REJECTION_REASONS: Final[tuple[str, ...]] = (
     "future",
     "replayed",
     "bad_signature",
+    "node_mismatch",
 )
 
 
@@ -183,6 +185,8 @@ class Verifier:
             payload = decode_payload(env)
         except WireError as exc:  # authentic but unreadable (e.g. a newer, incompatible sender)
             return self._reject(exc.reason, str(exc), sender)
+        if payload.node != sender:  # every payload names its node; it must be the signer
+            return self._reject("node_mismatch", f"payload node {payload.node!r}", sender)
         self.accepted += 1
         return Opened(
             sender, env.recipient, env.sequence, env.time_sent, env.kind, payload, len(data)
