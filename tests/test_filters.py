@@ -171,3 +171,31 @@ def test_shape_errors_are_reported() -> None:
         kalman_update(x, P, np.zeros((3, 2)), np.eye(2), np.eye(2, 5))
     with pytest.raises(np.linalg.LinAlgError):
         sigma_points(x, -P)
+
+
+def test_ukf_predict_agrees_with_ekf_predict_for_mildly_nonlinear_models() -> None:
+    """Ballistic J2 over 20 s and a coordinated turn over 2 s with modest uncertainty: the
+    unscented and linearised predictions agree to well under the predicted spread."""
+    from kizuna.track.motion import BallisticJ2, CoordinatedTurn
+
+    rng = np.random.default_rng(7)
+    ballistic = BallisticJ2(q=0.5, max_step=5.0)
+    x = np.column_stack(
+        [rng.normal(0, 1e5, (4, 3)) + np.array([4.0e6, 3.0e6, 4.1e6]), rng.normal(0, 1e3, (4, 3))]
+    )
+    P = np.broadcast_to(np.diag([1e4, 1e4, 1e4, 100.0, 100.0, 100.0]), (4, 6, 6)).copy()
+    dt = np.array([20.0, 20.0, 10.0, 5.0])
+    cases = [
+        (ballistic, x, P, dt, ballistic.process_noise(dt)),
+    ]
+    ct = CoordinatedTurn(q=1.0, q_turn=1e-5, spatial_dims=2)
+    xc = np.column_stack([rng.normal(0, 1e3, (4, 2)), rng.normal(0, 150, (4, 2)), [0.05] * 4])
+    Pc = np.broadcast_to(np.diag([100.0, 100.0, 25.0, 25.0, 1e-6]), (4, 5, 5)).copy()
+    dtc = np.full(4, 2.0)
+    cases.append((ct, xc, Pc, dtc, ct.process_noise(dtc, xc)))  # type: ignore[arg-type]
+    for model, x0, P0, step, Q in cases:
+        x_e, P_e = model.predict(x0, P0, step)
+        x_u, P_u = ukf_predict(x0, P0, lambda s, m=model, d=step: m.propagate(s, d), Q)
+        sd = np.sqrt(np.diagonal(P_e, axis1=1, axis2=2))
+        assert np.all(np.abs(x_u - x_e) < 1e-3 * sd)
+        np.testing.assert_allclose(P_u, P_e, rtol=1e-3, atol=1e-6 * float(np.max(P_e)))
