@@ -192,6 +192,13 @@ def test_degradation_is_idempotent() -> None:
     assert np.all(np.linalg.eigvalsh(p1[:, :3, :3])[:, 0] >= 300.0**2 * (1 - 1e-9))
 
 
+def test_degrading_a_full_36_value_covariance_keeps_its_layout() -> None:
+    r = msgspec.structs.replace(report(), covariance=list(np.diag([4.0] * 6).ravel()))
+    out = Degradation(min_position_sigma_m=10.0).apply_report(r)
+    assert len(out.covariance) == 36
+    assert np.allclose(np.diag(covariance_matrix(out.covariance)), [100.0] * 3 + [4.0] * 3)
+
+
 def test_polygon_across_the_antimeridian() -> None:
     area = Area(
         "dateline", np.array([10.0, 30.0, 30.0, 10.0]), np.array([170.0, 170.0, -170.0, -170.0])

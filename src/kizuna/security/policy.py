@@ -49,7 +49,14 @@ import numpy.typing as npt
 
 from kizuna.errors import InputError, Problem
 from kizuna.geo import WGS84_A, WGS84_F
-from kizuna.messages import CATEGORIES, CLASSIFICATIONS, Label, TrackReport, covariance_upper
+from kizuna.messages import (
+    CATEGORIES,
+    CLASSIFICATIONS,
+    Label,
+    TrackReport,
+    covariance_matrix,
+    covariance_upper,
+)
 
 F64 = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -150,8 +157,7 @@ class Degradation:
         return x, p
 
     def apply_report(self, report: TrackReport, label: Label | None = None) -> TrackReport:
-        from kizuna.messages import covariance_matrix
-
+        """One report degraded (and relabelled if ``label`` is given)."""
         x, p = self.apply(np.asarray(report.state)[None, :], covariance_matrix(report.covariance))
         cov = covariance_upper(p[0]) if len(report.covariance) == 21 else list(p[0].ravel())
         return msgspec.structs.replace(
