@@ -6,6 +6,10 @@ VENV := .venv
 RUN := $(VENV)/bin
 SCENARIO ?= scenarios/pacific-shield.toml
 OUT ?= out
+# Small batched linear algebra is slower with BLAS threads on a shared 2-core box; one per process.
+OPENBLAS_NUM_THREADS ?= 1
+OMP_NUM_THREADS ?= 1
+export OPENBLAS_NUM_THREADS OMP_NUM_THREADS
 
 .PHONY: setup demo test bench lint fuzz clean
 
