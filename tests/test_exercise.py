@@ -156,3 +156,27 @@ def test_cli_runs_and_reports_bad_input(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert "policy directory not found" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_keys_from_a_directory_and_bad_policy_files(tmp_path: Path) -> None:
+    from kizuna.errors import InputError
+    from kizuna.messages import ReportBatch
+    from kizuna.security.keys import init_keys
+    from kizuna.security.signing import Opened, Signer, Verifier
+
+    scenario = load_scenario(SCENARIO)
+    init_keys(["USA", "JPN"], tmp_path / "keys")
+    keys = exercise_keys(scenario, tmp_path / "keys")
+    data = Signer("USA", keys["USA"].private_key).seal_bytes(
+        ReportBatch(node="USA", time=1.0), 1.0, "JPN"
+    )
+    assert isinstance(Verifier(keys["JPN"].keyring, me="JPN").open(data, 1.0), Opened)
+    with pytest.raises(InputError, match="keyring"):
+        exercise_keys(scenario, tmp_path / "nowhere")
+    policies = _policy_dir(tmp_path)
+    (policies / "JPN.toml").unlink()
+    with pytest.raises(InputError, match="no policy file for nation JPN"):
+        load_policies(scenario, policies)
+    (policies / "JPN.toml").write_text('nation = "USA"\n[[rule]]\nto = "all"\n')
+    with pytest.raises(InputError, match="wrong nation"):
+        load_policies(scenario, policies)
