@@ -31,7 +31,12 @@ import msgspec
 import numpy as np
 
 from kizuna.fuse.covariance_intersection import covariance_intersection
-from kizuna.runtime.exercise import exercise_keys, load_policies, run_exercise
+from kizuna.runtime.exercise import (
+    default_policy_dir,
+    exercise_keys,
+    load_policies,
+    run_exercise,
+)
 from kizuna.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +63,7 @@ def median_s(fn: Callable[[], object], repeats: int = REPEATS) -> float:
 
 def policies_for(scenario_path: Path, tmp: Path):  # type: ignore[no-untyped-def]
     scenario = load_scenario(scenario_path)
-    shipped = scenario_path.parent / "policies"
+    shipped = default_policy_dir(scenario_path)
     if shipped.is_dir() and all((shipped / f"{n.code}.toml").exists() for n in scenario.nation):
         return load_policies(scenario, shipped), "shipped"
     for n in scenario.nation:
