@@ -186,16 +186,23 @@ def build_model(inst: Instance, network: Network | None = None) -> ModelArrays:
     if E:
         exp = net.expandable
         t_row, s_col = np.tril_indices(T)  # all (t, s) with s <= t
-        since = t_row[None, :] - s_col[None, :] - d.line_lead[exp][:, None]  # E x pairs
-        e_idx, pair = np.nonzero(since >= 0)
-        line = exp[e_idx]
-        tt, ss = t_row[pair], s_col[pair]
-        coef = -(
-            d.line_rate[line]
-            * inst.capacity_factor[line, tt]
-            * ramp_fraction(since[e_idx, pair], d.line_ramp[line])
-        )
-        put(lay.row_capacity + line * T + tt, lay.col_add + e_idx * T + ss, coef)
+        age = t_row - s_col  # months since the order
+        for lead in np.unique(d.line_lead[exp]).tolist():
+            # lines sharing a lead time share the (t, s) pairs with t - s - lead >= 0
+            group = np.flatnonzero(d.line_lead[exp] == lead)
+            sel = age >= lead
+            tt, ss, since = t_row[sel], s_col[sel], age[sel] - lead
+            line = exp[group][:, None]
+            coef = -(
+                d.line_rate[line]
+                * inst.capacity_factor[line, tt[None, :]]
+                * ramp_fraction(since[None, :], d.line_ramp[line])
+            )
+            put(
+                (lay.row_capacity + line * T + tt[None, :]).ravel(),
+                (lay.col_add + group[:, None] * T + ss[None, :]).ravel(),
+                coef.ravel(),
+            )
         # --- line count rows -----------------------------------------------------------------
         e, t = _grid(E, T)
         put(lay.row_count + e, lay.col_add + e * T + t, 1.0)
@@ -260,23 +267,30 @@ def build_model(inst: Instance, network: Network | None = None) -> ModelArrays:
     return ModelArrays(lay, net, cost, lower, upper, integer, matrix, row_lower, row_upper)
 
 
-def to_highs_lp(model: ModelArrays, relax: bool = False) -> highspy.HighsLp:
-    lp = highspy.HighsLp()
-    lp.num_col_ = int(model.cost.size)
-    lp.num_row_ = int(model.row_lower.size)
-    lp.col_cost_ = model.cost
-    lp.col_lower_ = model.col_lower
-    lp.col_upper_ = model.col_upper
-    lp.row_lower_ = model.row_lower
-    lp.row_upper_ = model.row_upper
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = model.matrix.indptr
-    lp.a_matrix_.index_ = model.matrix.indices
-    lp.a_matrix_.value_ = model.matrix.data
-    if not relax and model.integer.any():
-        kinds = [highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger]
-        lp.integrality_ = [kinds[int(flag)] for flag in model.integer]
-    return lp
+def pass_model(h: highspy.Highs, model: ModelArrays, relax: bool = False) -> None:
+    """Hand the model to HiGHS in one call from numpy arrays (HiGHS's array ``passModel``)."""
+    m = model.matrix
+    # 0 continuous, 1 integer (HighsVarType values)
+    integrality = model.integer.astype(np.int32) * (0 if relax else 1)
+    status = h.passModel(
+        int(model.cost.size),
+        int(model.row_lower.size),
+        int(m.nnz),
+        int(highspy.MatrixFormat.kColwise.value),
+        int(highspy.ObjSense.kMinimize.value),
+        0.0,
+        model.cost,
+        model.col_lower,
+        model.col_upper,
+        model.row_lower,
+        model.row_upper,
+        m.indptr.astype(np.int32),
+        m.indices.astype(np.int32),
+        m.data,
+        integrality,
+    )
+    if status != highspy.HighsStatus.kOk:
+        raise PlanningError(f"HiGHS rejected the model: {status}")
 
 
 @dataclass
@@ -346,7 +360,7 @@ def solve(
     t0 = time.perf_counter()
     m = model if model is not None else build_model(inst)
     h = _new_highs(None)
-    h.passModel(to_highs_lp(m))
+    pass_model(h, m)
     build_s = time.perf_counter() - t0
     h.setOptionValue("mip_rel_gap", inst.scenario.mip_gap if mip_gap is None else mip_gap)
     h.setOptionValue(
@@ -447,7 +461,7 @@ def fix_and_polish(
         m.row_upper,
     )
     h = _new_highs(None)
-    h.passModel(to_highs_lp(fixed, relax=True))
+    pass_model(h, fixed, relax=True)
     h.run()
     best = h.getInfo().objective_function_value
     dropped = trials = 0
