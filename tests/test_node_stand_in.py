@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 
 from kizuna.fuse.fuser import LocalTracks
-from kizuna.messages import Label
+from kizuna.messages import Label, ReportBatch, decode_envelope
 from kizuna.node import Node
 from kizuna.runtime.exercise import exercise_keys, load_policies
 from kizuna.scenario import load_scenario
@@ -75,3 +76,39 @@ def test_silent_holder_stands_in_only_where_the_responsible_node_withholds(
         assert "AUS" not in from_jpn
     # Either way AUS sees the object under the one number.
     assert aus.picture(12.2).track_number.tolist() == [10000]
+
+
+SB = ROOT / "scenarios" / "small-bilateral.toml"
+JPN_NO_NIIGATA = (
+    'nation = "JPN"\n[[rule]]\nname = "no niigata"\nto = ["USA"]\naction = "deny"\n'
+    'any_of_sensors = ["JPN-NIIGATA"]\n[[rule]]\nname = "rest"\nto = "all"\n'
+)
+
+
+def test_shadow_tracker_releases_what_a_sensor_deny_rule_would_withhold(tmp_path: Path) -> None:
+    from kizuna.sim.world import World
+
+    scenario = load_scenario(SB)
+    (tmp_path / "JPN.toml").write_text(JPN_NO_NIIGATA)
+    (tmp_path / "USA.toml").write_text(RELEASE_ALL.format(n="USA"))
+    policies = load_policies(scenario, tmp_path)
+    keys = exercise_keys(scenario, None)
+    jpn, usa = (
+        Node("JPN", scenario, policies, keys["JPN"]),
+        Node("USA", scenario, policies, keys["USA"]),
+    )
+    assert jpn.restricted_sensors == ["JPN-NIIGATA"] and jpn.shadow is not None
+    assert usa.shadow is None
+    for t, batch in World(scenario).scans(0.0, 90.0):
+        jpn.on_plots(t, batch)
+    niigata = np.uint64(1) << np.uint64(jpn.sensor_ids.index("JPN-NIIGATA"))
+    table = jpn.tracker.table(90.0)
+    assert np.any((table.sensor_mask & niigata) != 0)  # some local tracks are tainted
+    out = {o.recipient: o for o in jpn.on_tick(90.0)}["USA"]
+    sent = [m for m in out.items if m.outcome == "sent"]
+    assert sent and jpn.counters["shadow:USA"] > 0
+    usa.on_envelope(90.1, out.data)
+    assert usa.counts("violation") == {}
+    assert usa.counters["accepted:track_report"] == len(sent)
+    batch = msgspec.msgpack.decode(decode_envelope(out.data).payload, type=ReportBatch)
+    assert all("JPN-NIIGATA" not in r.sensors for r in batch.reports)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 import msgspec
 import numpy as np
 
+from kizuna.fuse.association import associate
 from kizuna.fuse.fuser import Fuser, FuserConfig, LocalTracks, Picture
 from kizuna.messages import (
     DEFAULT_MAX_ENVELOPE_BYTES,
@@ -44,11 +45,12 @@ from kizuna.messages import (
     TrackDrop,
     TrackReport,
     covariance_matrix,
+    covariance_upper,
 )
 from kizuna.plots import PlotBatch
 from kizuna.scenario import Scenario
 from kizuna.security.keys import NationKeys
-from kizuna.security.policy import CompiledPolicy, Policies
+from kizuna.security.policy import BatchDecision, CompiledPolicy, Policies
 from kizuna.security.signing import Opened, Signer, Verifier
 from kizuna.track import Tracker, TrackerConfig
 
@@ -139,6 +141,17 @@ class Node:
         self.policy = policies[nation]
         self.compiled: CompiledPolicy = self.policy.compile(self.sensor_ids, self.nations)
         self.tracker = Tracker(self.config.tracker)
+        # Sensors whose data a deny rule keeps from some ally (``any_of_sensors``). A local track
+        # touched by one of them is withheld from that ally for good, so a *shadow* tracker fed
+        # by the other own sensors keeps a releasable track of the same objects (see on_tick).
+        self.restricted_sensors = sorted(
+            {s for rule in self.policy.rules if rule.action == "deny" for s in rule.any_of_sensors}
+            & {s.id for s in scenario.sensor if s.nation == nation}
+        )
+        self._shadow_ok = self.own_sensor & ~np.isin(self.sensor_ids, self.restricted_sensors)
+        self.shadow: Tracker | None = (
+            Tracker(self.config.tracker) if self.restricted_sensors else None
+        )
         self.fuser = Fuser(self.nations, nation, self.config.fuser)
         self.signer = Signer(nation, keys.private_key)
         self.verifier = Verifier(keys.keyring, me=nation, max_size=self.config.max_envelope_bytes)
@@ -157,6 +170,10 @@ class Node:
                 plots = plots.take(own)
         if len(plots):
             self.tracker.update(t, plots)
+            if self.shadow is not None:
+                clean = plots.take(self._shadow_ok[plots.sensor_index])
+                if len(clean):
+                    self.shadow.update(t, clean)
         return []
 
     def on_envelope(self, t: float, data: bytes) -> list[Outgoing]:
@@ -323,6 +340,15 @@ class Node:
             for r, n in zip(rep_rows.tolist(), rep_numbers.tolist(), strict=True)
         ]
         stand_in = self._stand_in_reports(t, rows, numbers, set(rep_rows.tolist()), cat_of)
+        withheld_rows = sorted(
+            {
+                r
+                for ally in self.allies
+                for r, _ in reports + stand_in.get(ally, [])
+                if not decisions[ally].release[position[r]]
+            }
+        )
+        shadow = _ShadowReports(self, t, withheld_rows, cat_of)
         out: list[Outgoing] = []
         for ally in self.allies:
             d = decisions[ally]
@@ -331,6 +357,17 @@ class Node:
             for r, rep in reports + stand_in.get(ally, []):
                 k = position[r]
                 if not d.release[k]:
+                    alt = shadow.report(ally, r, rep)
+                    if alt is not None:
+                        self.counters[f"shadow:{ally}"] += 1
+                        sent.append(alt)
+                        items.append(
+                            ItemMeta(
+                                "track_report", alt.track_number, alt.category, str(alt.label),
+                                "sent",
+                            )
+                        )  # fmt: skip
+                        continue
                     reason = d.reason(k)
                     self.counters[f"withheld:{reason}"] += 1
                     items.append(
@@ -439,3 +476,75 @@ class Node:
         """Counters starting with ``prefix:`` (e.g. "rejected", "withheld", "violation")."""
         p = prefix + ":"
         return {k[len(p) :]: v for k, v in sorted(self.counters.items()) if k.startswith(p)}
+
+
+class _ShadowReports:
+    """Releasable stand-ins from the node's shadow tracker for withheld local tracks.
+
+    Each withheld local track is associated (track-to-track, :func:`kizuna.fuse.association.
+    associate`) with a confirmed shadow track of the same object; if the node's policy releases
+    the shadow track to the ally, the ally gets the shadow's state under the local track's
+    number, its own sensors and label — content derived only from sensors the ally may receive.
+    """
+
+    def __init__(self, node: Node, t: float, rows: list[int], cat_of: dict[int, str]) -> None:
+        self.node = node
+        self.match: dict[int, int] = {}
+        self.decisions: dict[str, BatchDecision] = {}
+        if node.shadow is None or not rows:
+            return
+        table = node.shadow.table(t)
+        table = table.take(table.confirmed)
+        if len(table) == 0:
+            return
+        self.table = table
+        local = node.fuser.local
+        idx = np.asarray(rows)
+        pairs = associate(
+            local.state[idx],
+            local.covariance[idx],
+            table.state[:, :6],
+            table.covariance[:, :6, :6],
+            node.fuser.gate,
+        )
+        self.match = {
+            rows[i]: int(j) for i, j in zip(pairs.a.tolist(), pairs.b.tolist(), strict=True)
+        }
+        if not self.match:
+            return
+        cats = ["unknown"] * len(table)
+        for r, j in self.match.items():
+            cats[j] = cat_of[r]
+        self.decisions = node.compiled.decide_all(
+            table.state[:, :3],
+            np.asarray(cats, dtype=str),
+            table.sensor_mask.astype(np.uint64),
+            recipients=node.allies,
+        )
+
+    def report(self, ally: str, row: int, main: TrackReport) -> TrackReport | None:
+        j = self.match.get(row)
+        if j is None:
+            return None
+        d = self.decisions[ally]
+        if not d.release[j]:
+            return None
+        node, tab = self.node, self.table
+        mask = int(tab.sensor_mask[j])
+        label = node._label_of_bits(int(d.label_mask[j]))
+        rep = msgspec.structs.replace(
+            main,
+            time=float(tab.time),
+            state=tuple(float(v) for v in tab.state[j, :6]),
+            covariance=covariance_upper(tab.covariance[j, :6, :6]),
+            quality=int(np.clip(tab.quality[j], 0, 15)),
+            sensors=tuple(s for i, s in enumerate(node.sensor_ids) if (mask >> i) & 1),
+            label=label,
+            source_time=float(tab.last_update[j]),
+        )
+        rule = int(d.degrade[j])
+        if rule >= 0:
+            how = node.compiled.degradation(rule)
+            assert how is not None
+            rep = how.apply_report(rep, label)
+        return rep
