@@ -45,6 +45,13 @@ kind = "radar"
 site = { lat_deg = 36.0, lon_deg = 136.0 }
 period_s = 2.0
 
+[[sensor]]
+id = "USA-SAT"
+nation = "USA"
+kind = "space_ir"
+orbit = { altitude_km = 35786.0, phase_deg = 137.0 }
+period_s = 2.0
+
 [[link]]
 a = "USA"
 b = "JPN"
@@ -117,6 +124,9 @@ def write_recording(out: Path, extra_usa_track_on_2: bool = True) -> None:
         plots["time"].append(float(t))
         plots["sensor_id"].append("USA-R1")
         plots["truth_id"].append(-1)  # a false alarm: ignored
+        plots["time"].append(float(t))
+        plots["sensor_id"].append("USA-SAT")
+        plots["truth_id"].append(2)  # angles-only: feeds no track, entitles nobody
     pq.write_table(pa.table(plots), out / "recording" / "plots.parquet")
     pics: dict[str, list] = {
         k: []
@@ -231,10 +241,12 @@ def test_unentitled_track_would_be_spurious_without_entitlement(tmp_path: Path) 
 def test_without_policies_allies_release_everything(tmp_path: Path) -> None:
     write_recording(tmp_path)
     scored = compute(tmp_path, scenario(), None, "none")
-    assert (
-        scored.nations["USA"].entitled.sum()
-        > compute(tmp_path, scenario(), policies(), "test").nations["USA"].entitled.sum()
-    )
+    truth = pq.read_table(tmp_path / "truth.parquet").to_pydict()
+    obj, t = np.array(truth["object_id"]), np.array(truth["time"])
+    # Object 2 now reaches the USA from Japan's radar (t >= 8 after the lag); the USA's own
+    # satellite sees it from t = 1.5 but space IR is angles-only and entitles nobody.
+    usa_2 = t[(obj == 2) & scored.nations["USA"].entitled].tolist()
+    assert usa_2 == TIMES[TIMES >= 8].tolist()
 
 
 def test_score_is_the_dict_the_runtime_merges(tmp_path: Path) -> None:

@@ -218,3 +218,18 @@ def test_entitlement_excludes_objects_from_both_sides() -> None:
     assert r2.spuriousness == 0.0
     # Without the mask the same picture is half complete.
     assert siap(only_1, truths, threshold_m=1000.0).completeness == 0.5
+
+
+def test_gap_in_a_track_does_not_hold_the_object_then() -> None:
+    """A number missing from the picture for one step inside its association: the object is
+    not held at that step and the track is not counted there either (spuriousness stays ≥ 0).
+    (Stone Soup raises on such a gap; the rest of the association is unchanged.)"""
+    t = np.arange(10) * 2.0
+    truths = States.from_arrays(t, np.zeros(10), np.zeros((10, 3)), np.zeros((10, 3)))
+    keep = np.arange(10) != 5
+    tracks = States.from_arrays(t[keep], np.ones(9), np.zeros((9, 3)), np.zeros((9, 3)))
+    r = siap(tracks, truths, threshold_m=1000.0)
+    assert r.completeness == pytest.approx(9 / 10)
+    assert r.spuriousness == 0.0
+    assert r.n_tracks_associated.tolist() == [1] * 5 + [0] + [1] * 4
+    assert r.longest_segment == 1.0  # one association 0..18 s, as Stone Soup forms it

@@ -171,6 +171,26 @@ def exercise(
 
 
 @app.command()
+def report(
+    out_dir: Annotated[
+        str, typer.Argument(help="Exercise output directory (kizuna exercise --out).")
+    ],
+    scenario: Annotated[
+        str | None,
+        typer.Option("--scenario", help="Scenario TOML (default: the one in DIR/metrics.json)."),
+    ] = None,
+    policies: Annotated[
+        str | None,
+        typer.Option("--policies", help="Policy directory for entitlement (default: found)."),
+    ] = None,
+) -> None:
+    """Rescore an exercise recording; rewrite DIR/metrics.json and DIR/report.html."""
+    from kizuna.metrics.report import print_summary, report_command
+
+    print_summary(report_command(out_dir, scenario, policies), out_dir, console)
+
+
+@app.command()
 def truth(
     scenario: Annotated[str, typer.Argument(help="Scenario TOML file.")],
     at: Annotated[

@@ -21,6 +21,11 @@ have reached N by t (a tracker needs a few plots to confirm a track; our tracker
 t ≤ a + ``hold_scans`` · (its sensor's scan period) — a track that stopped being fed is only
 expected to be held for a few scans.
 
+Only detections by sensors that feed the tracker count: radars (fixed, ship, airborne). Space IR
+reports are angles only; they cue missile warning, not the air picture (the tracker,
+:meth:`kizuna.track.measurements.MeasurementBatch.from_plots`, skips them), so an object seen
+only by a satellite is not expected in anyone's picture.
+
 Simplifications: the policy is evaluated on the *true* category and position (the node decides
 on its estimates, which may say "unknown" early on); a fused track mixing several sensors may be
 released under a different rule than each sensor alone. Without policies (``policies=None``)
@@ -52,6 +57,8 @@ class EntitlementConfig:
     min_detections: int = 3  # available detections before the object counts (3-of-4 confirm)
     hold_scans: float = 3.0  # an object stays entitled this many scan periods after a detection
     report_interval_s: float = 2.0  # node reporting interval (kizuna.node.NodeConfig default)
+    #: Sensor kinds whose detections can make tracks (space IR is angles-only: not tracked).
+    tracking_kinds: tuple[str, ...] = ("radar", "ship_radar", "airborne_radar")
 
 
 @dataclass(frozen=True)
@@ -145,7 +152,9 @@ def entitlement(
     # Each detection's object position and category: the object's truth row nearest in time.
     order = np.lexsort((truth.time, truth.object_id))
     t_obj, t_time = truth.object_id[order], truth.time[order]
-    known = np.isin(detections.object_id, t_obj)
+    tracking = {s.id for s in scenario.sensor if s.kind in cfg.tracking_kinds}
+    used = np.array([str(s) in tracking for s in detections.sensor_id.tolist()], dtype=bool)
+    known = np.isin(detections.object_id, t_obj) & used.reshape(-1)
     det = Detections(
         detections.time[known], detections.sensor_id[known], detections.object_id[known]
     )

@@ -281,6 +281,7 @@ def compute(
             "min_detections": cfg.min_detections,
             "hold_scans": cfg.hold_scans,
             "report_interval_s": cfg.report_interval_s,
+            "tracking_sensor_kinds": list(cfg.tracking_kinds),
         },
     }
     return Scored(
@@ -334,5 +335,10 @@ def _gospa_series(
 def score(
     out_dir: str | Path, scenario: Scenario, policies: Policies | None = None
 ) -> dict[str, Any]:
-    """The exercise scores as a JSON-ready dict (merged into ``metrics.json``)."""
-    return compute(out_dir, scenario, policies, "given" if policies is not None else None).as_dict()
+    """The exercise scores as a JSON-ready dict (merged into ``metrics.json``); also writes the
+    after-action report ``DIR/report.html`` (:mod:`kizuna.metrics.report`)."""
+    from kizuna.metrics.report import write_report
+
+    scored = compute(out_dir, scenario, policies, "given" if policies is not None else None)
+    write_report(out_dir, scenario, scored)
+    return scored.as_dict()

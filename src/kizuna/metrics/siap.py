@@ -29,8 +29,10 @@ hits on one truth open an association (starting at the first hit), ``consec_miss
 consecutive misses close it (ending at the last hit). The machine is sequential by nature and
 runs over integer arrays; it reproduces Stone Soup's behaviour including its quirks (a track
 maps to one truth at a time but a truth may hold several tracks; the miss counter is not reset
-when an association closes). Where Stone Soup would raise (an association spanning a time at
-which the track or truth has no state), the accuracy sum skips that time.
+when an association closes; one pair's ranges are merged into one compound association). Where
+Stone Soup would raise (an association spanning a time at which the track or the truth has no
+state), that pair does not count at that time — in JT, NA or the accuracy sums — so a track
+number missing from a picture for a step does not hold its object then.
 
 **Entitlement** (an extension, :mod:`kizuna.metrics.entitlement`): given a mask over truth rows
 ("this nation is entitled to see this object at this time"), the truth set at t becomes the
@@ -287,14 +289,22 @@ def siap(
     offsets = np.arange(pair_assoc.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
     pair_step = first[pair_assoc] + offsets
     pair_truth, pair_track = a_truth[pair_assoc], a_track[pair_assoc]
-    pair_ent = ent[pair_truth, pair_step]
+    # A pair counts at a step only if both the track and the truth have a state then. (Stone
+    # Soup raises on such gaps in its accuracy sum; recorded pictures do have them, when a
+    # number drops out for a report or two.) Without gaps this is exactly Stone Soup's count.
+    pair_ent = (
+        ent[pair_truth, pair_step]
+        & track_present[pair_track, pair_step]
+        & truth_present[pair_truth, pair_step]
+    )
 
     truth_tracked = np.zeros((n_j, n_times), bool)
     truth_tracked[pair_truth[pair_ent], pair_step[pair_ent]] = True
     track_assoc_ent = np.zeros((n_k, n_times), bool)
     track_assoc_ent[pair_track[pair_ent], pair_step[pair_ent]] = True
     track_assoc_any = np.zeros((n_k, n_times), bool)
-    track_assoc_any[pair_track, pair_step] = True
+    seen = truth_present[pair_truth, pair_step]
+    track_assoc_any[pair_track[seen], pair_step[seen]] = True
     # Tracks held only on objects the nation is not entitled to: excluded from N and NA.
     excluded = track_present & track_assoc_any & ~track_assoc_ent
 
@@ -306,7 +316,7 @@ def siap(
     # Accuracy: every entitled active association, track state minus truth state.
     ps, pj, pk = pair_step[pair_ent], pair_truth[pair_ent], pair_track[pair_ent]
     diff = track_pos[pk, ps] - truth_pos[pj, ps]
-    ok = ~np.isnan(diff).any(axis=1)
+    ok = ~np.isnan(diff).any(axis=1)  # all True: pairs need both states
     pos_err = np.linalg.norm(diff[ok, :3], axis=1).sum()
     vel_err = np.linalg.norm(diff[ok, 3:], axis=1).sum()
 
