@@ -166,6 +166,23 @@ BAD_CASES = [
         [],
         ["plots layout", "elevation_deg"],
     ),
+    (
+        "m.csv",
+        "time,sensor_id,kind,range_m,azimuth_deg,elevation_deg,sigma_range_m,sigma_azimuth_deg,"
+        "sigma_elevation_deg,sensor_lat_deg,sensor_lon_deg,sensor_alt_m\n"
+        "0,R,radar,1000,10,1,30,0.1,0.1,35,139,0\n"
+        "1,R,radar,1000,10,1,30,0,0.1,35,139,0\n",
+        [],
+        ["m.csv:3", "sigma_azimuth_deg", "row 1", "> 0"],
+    ),
+    (
+        "n.csv",
+        "time,sensor_id,kind,range_m,azimuth_deg,elevation_deg,sigma_range_m,sigma_azimuth_deg,"
+        "sigma_elevation_deg,sensor_lat_deg,sensor_lon_deg,sensor_alt_m\n"
+        "0,R,sonar,1000,10,1,30,0.1,0.1,35,139,0\n",
+        [],
+        ["n.csv:2", "unknown report kind", "sonar"],
+    ),
 ]
 
 

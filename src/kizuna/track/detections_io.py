@@ -361,14 +361,19 @@ def _read_plots(table: pa.Table, source: str, is_csv: bool) -> Detections:
     ).take(radar)
     if len(plots) == 0:
         raise InputError.single(source, "column 'kind'", "no radar rows to track")
-    for name, values_rad in (("sigma_range_m", plots.sigma_range_m),):
-        bad = np.flatnonzero(values_rad <= 0)
+    radar_rows = np.flatnonzero(radar)
+    for name in ("sigma_range_m", "sigma_azimuth_deg", "sigma_elevation_deg"):
+        bad = np.flatnonzero(values[name][radar_rows] <= 0)
         if bad.size:
+            row = int(radar_rows[bad[0]])
+            where, line = _where(is_csv, row)
             raise InputError.single(
                 source,
-                f"column {name!r}",
+                f"column {name!r}, {where}",
                 "standard deviation must be > 0",
-                got=float(values_rad[bad[0]]),
+                got=float(values[name][row]),
+                expected="> 0",
+                line=line,
             )
     return Detections(source, "plots", 3, plots.time, None, plots, names, int((~radar).sum()))
 
