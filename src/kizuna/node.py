@@ -23,6 +23,12 @@ and age (``Verifier``), addressed to us, then every report is re-checked against
 the sender's policy (``Policies.check_received``); a report failing that is dropped and counted
 as a **violation** (it would have been a leak) — the node keeps running whatever arrives.
 
+Two refinements keep releasable data flowing when policy and responsibility interact:
+*stand-in reports* (a silent holder reports to an ally the responsible node's public policy
+withholds a track from — :meth:`Node._stand_in_reports`) and a *shadow tracker* fed only by own
+sensors that no deny rule names, whose tracks are sent in place of a local track tainted by a
+restricted sensor (:class:`_ShadowReports`).
+
 A local track's label is the node's policy classification, releasable to the node's own nation
 and every ally the policy releases the track to at full precision (the policy's own labelling
 rule). Only local tracks are reported (see :mod:`kizuna.fuse.fuser` on data incest).
