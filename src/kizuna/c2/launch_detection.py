@@ -1,0 +1,418 @@
+"""Launch detection from space-based infrared lines of sight (sans-IO, incremental).
+
+Space-IR reports (:data:`kizuna.plots.KIND_SPACE_IR`) are bearings only: azimuth and elevation
+in the satellite's local ENU frame. One satellite cannot range the plume; two or more can.
+
+Method
+------
+1. **Rays.** Each report becomes a ray: origin the satellite's ECEF position, direction the
+   line of sight rotated from the satellite's ENU frame to ECEF.
+2. **Triangulation.** Reports from *different* satellites at most ``pair_window_s`` apart are
+   intersected in the least-squares sense: the point p minimising Σ |(I − dᵢdᵢᵀ)(p − oᵢ)|²,
+   i.e. (Σ Mᵢ) p = Σ Mᵢ oᵢ with Mᵢ = I − dᵢdᵢᵀ (the standard multi-ray intersection; e.g.
+   Hartley & Zisserman, *Multiple View Geometry*, 2nd ed., 2004, §12 on triangulation, here
+   with the algebraic midpoint cost). A pair is kept when each ray passes within
+   ``gate_m`` of p and p is between the ground and ``max_boost_altitude_m``.
+3. **Tracks.** A triangulated point joins the IR track whose last point it is nearest, within
+   ``track_gate_m + track_gate_speed_mps · Δt`` (a boosting missile moves a few km/s); other
+   points start new tracks. Satellites do not scan in step, so a ``pair_window_s`` of one
+   scan period lets the target move a few km between the two rays; that is inside the gate.
+4. **Boost model and fit.** The simulator's boost (:mod:`kizuna.sim.ballistic`) is a constant
+   thrust acceleration along a fixed direction, plus gravity, from rest on the pad. Over the
+   boost, gravity (within 3 % up to 100 km) and the centrifugal term are nearly constant and the
+   Coriolis term 2ωv is ≲ 2 % of the thrust, so the position is modelled as
+   p(t) = L + ½ A (t − t_L)² for t ≥ t_L, with L on the WGS84 ellipsoid (latitude, longitude)
+   and A a constant ECEF acceleration: 6 unknowns (lat, lon, t_L, A). They are fitted to *all*
+   the track's lines of sight (not to the triangulated points, which carry the pairing time
+   offsets) by nonlinear least squares (``scipy.optimize.least_squares``, trust-region
+   reflective), each residual being the angle between the measured ray and the modelled
+   position divided by the report's angular σ. The starting guess is a per-axis quadratic fit
+   of the triangulated points (its vertex gives t_L). The covariance of the fit is
+   (JᵀJ)⁻¹ scaled by the reduced χ² when that exceeds 1 (a common safeguard for model error).
+   Model error grows with burn time (the neglected Coriolis term integrates to ~½ km over 90 s),
+   small against GEO bearing noise (0.01° at 36,000 km ≈ 6 km).
+5. **Detection.** A track is declared a launch once it has ``min_reports`` reports from at
+   least two satellites spanning ``min_span_s``, and its fit converges with a reduced χ² below
+   ``max_reduced_chi2``. False alarms (random lines of sight) practically never triangulate
+   within the gate and then keep doing so along a boost-like path.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import least_squares
+
+from kizuna.geo import ecef_to_enu_matrix, ecef_to_geodetic, geodetic_to_ecef
+from kizuna.plots import F64, KIND_SPACE_IR, PlotBatch
+
+
+@dataclass(frozen=True)
+class LaunchDetectorConfig:
+    pair_window_s: float = 4.0
+    gate_m: float = 40_000.0
+    max_boost_altitude_m: float = 600_000.0
+    track_gate_m: float = 60_000.0
+    track_gate_speed_mps: float = 6_000.0
+    fitted_gate_m: float = 50_000.0
+    merge_time_s: float = 20.0
+    merge_distance_m: float = 40_000.0
+    max_launch_sigma_m: float = 50_000.0
+    max_launch_time_sigma_s: float = 30.0
+    track_timeout_s: float = 30.0
+    min_reports: int = 6
+    min_span_s: float = 8.0
+    max_reduced_chi2: float = 9.0
+
+
+@dataclass(frozen=True)
+class LaunchEstimate:
+    """A detected launch: where and when, with 1-σ uncertainties, and the latest boost state."""
+
+    ir_track: int
+    launch_time: float  # s since epoch
+    launch_time_sigma_s: float
+    launch_ecef: F64  # (3,) on the ellipsoid
+    launch_lat_rad: float
+    launch_lon_rad: float
+    launch_sigma_m: float  # RMS of the east/north standard deviations
+    last_time: float
+    position: F64  # (3,) ECEF at last_time (boost model)
+    velocity: F64  # (3,) ECEF at last_time (boost model)
+    acceleration: F64  # (3,) fitted boost acceleration
+    n_reports: int
+    sensors: tuple[int, ...]
+    reduced_chi2: float
+    # Most frequent simulator truth id among the reports: for scoring only, never used above.
+    truth_id: int = -1
+
+
+def rays_from_plots(plots: PlotBatch) -> tuple[F64, F64]:
+    """Ray origins (N, 3) and unit directions (N, 3) in ECEF for line-of-sight reports."""
+    az, el = plots.azimuth_rad, plots.elevation_rad
+    enu = np.stack([np.cos(el) * np.sin(az), np.cos(el) * np.cos(az), np.sin(el)], axis=-1)
+    rot = ecef_to_enu_matrix(plots.sensor_lat_rad, plots.sensor_lon_rad)
+    direction = np.einsum("nji,nj->ni", rot, enu)
+    return plots.sensor_ecef.copy(), direction / np.linalg.norm(direction, axis=1, keepdims=True)
+
+
+def triangulate(origins: F64, directions: F64) -> tuple[F64, F64]:
+    """Least-squares intersection of K rays for M groups: origins and directions (M, K, 3).
+
+    Returns the points (M, 3) and each ray's perpendicular distance from its point (M, K).
+    """
+    eye = np.eye(3)
+    m = eye - directions[..., :, None] * directions[..., None, :]  # (M, K, 3, 3)
+    a = m.sum(axis=1)
+    b = np.einsum("mkij,mkj->mi", m, origins)
+    points = np.linalg.solve(a, b[..., None])[..., 0]
+    offset = points[:, None, :] - origins
+    perpendicular = offset - np.sum(offset * directions, axis=-1, keepdims=True) * directions
+    return points, np.linalg.norm(perpendicular, axis=-1)
+
+
+@dataclass
+class _IrTrack:
+    ident: int
+    point_times: list[float] = field(default_factory=list)
+    points: list[F64] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    origins: list[F64] = field(default_factory=list)
+    directions: list[F64] = field(default_factory=list)
+    sigmas: list[float] = field(default_factory=list)
+    sensors: list[int] = field(default_factory=list)
+    truth_ids: list[int] = field(default_factory=list)
+    keys: set[tuple[float, int, float, float]] = field(default_factory=set)
+    estimate: LaunchEstimate | None = None
+
+
+class LaunchDetector:
+    """Incremental space-IR launch detector; feed it IR reports, read :meth:`launches`."""
+
+    def __init__(self, config: LaunchDetectorConfig | None = None) -> None:
+        self.config = config or LaunchDetectorConfig()
+        self._tracks: list[_IrTrack] = []
+        self._next_id = 1
+        # Reports not yet paired: (time, sensor, origin, direction, sigma, truth id).
+        self._pending: list[tuple[float, int, F64, F64, float, int]] = []
+
+    def update(self, plots: PlotBatch) -> list[LaunchEstimate]:
+        """Add reports (any kinds; only space IR is used). Returns launches (re)estimated now."""
+        ir = plots.take(plots.kind == KIND_SPACE_IR)
+        if len(ir) == 0:
+            return []
+        origins, directions = rays_from_plots(ir)
+        sigma = np.sqrt(0.5 * (ir.sigma_azimuth_rad**2 + ir.sigma_elevation_rad**2))
+        truth = [int(i) for i in ir.truth_id]
+        cfg = self.config
+        touched: set[int] = set()
+        for k in range(len(ir)):
+            t = float(ir.time[k])
+            sensor = int(ir.sensor_index[k])
+            partners = [
+                p for p in self._pending if p[1] != sensor and abs(p[0] - t) <= cfg.pair_window_s
+            ]
+            if partners:
+                o = np.stack([[p[2], origins[k]] for p in partners])
+                d = np.stack([[p[3], directions[k]] for p in partners])
+                points, miss = triangulate(o, d)
+                _, _, alt = ecef_to_geodetic(points)
+                ok = (miss.max(axis=1) <= cfg.gate_m) & (alt > -cfg.gate_m)
+                ok &= alt < cfg.max_boost_altitude_m
+                if ok.any():
+                    best = int(np.argmin(np.where(ok, miss.max(axis=1), np.inf)))
+                    partner = partners[best]
+                    track = self._associate(0.5 * (partner[0] + t), points[best])
+                    self._add_ray(track, *partner)
+                    self._add_ray(
+                        track, t, sensor, origins[k], directions[k], float(sigma[k]), truth[k]
+                    )
+                    touched.add(track.ident)
+            # Every ray stays available for pairing with the other satellites' next frames; a
+            # lone ray never joins a track (from GEO, the line of sight to a second launch from
+            # the same pad passes close to the first missile).
+            self._pending.append((t, sensor, origins[k], directions[k], float(sigma[k]), truth[k]))
+        latest = float(ir.time.max())
+        self._pending = [p for p in self._pending if latest - p[0] <= cfg.pair_window_s]
+        for track in self._tracks:
+            if track.ident in touched:
+                estimate = self._fit(track)
+                if estimate is not None:
+                    track.estimate = estimate
+        touched |= self._merge_duplicates()
+        out = [
+            tr.estimate for tr in self._tracks if tr.ident in touched and tr.estimate is not None
+        ]
+        # Forget stale tracks that never became launches; keep detected launches for the record.
+        self._tracks = [
+            tr
+            for tr in self._tracks
+            if tr.estimate is not None or latest - tr.times[-1] <= cfg.track_timeout_s
+        ]
+        return out
+
+    def launches(self) -> list[LaunchEstimate]:
+        """The latest estimate of every launch detected so far (in detection order)."""
+        return [tr.estimate for tr in self._tracks if tr.estimate is not None]
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _merge_duplicates(self) -> set[int]:
+        """Merge fitted tracks that describe the same launch (a track broken by a missed frame
+        or a gate miss): launch times within ``merge_time_s`` and pads within ``merge_distance_m``.
+        The older track keeps its number and gets the other's rays. Returns the merged idents."""
+        cfg = self.config
+        merged: set[int] = set()
+        changed = True
+        while changed:
+            changed = False
+            fitted = [tr for tr in self._tracks if tr.estimate is not None]
+            for i, a in enumerate(fitted):
+                for b in fitted[i + 1 :]:
+                    ea, eb = a.estimate, b.estimate
+                    assert ea is not None and eb is not None
+                    close = (
+                        abs(ea.launch_time - eb.launch_time) <= cfg.merge_time_s
+                        and float(np.linalg.norm(ea.launch_ecef - eb.launch_ecef))
+                        <= cfg.merge_distance_m
+                    )
+                    if not close:
+                        continue
+                    for k in range(len(b.times)):
+                        self._add_ray(
+                            a,
+                            b.times[k],
+                            b.sensors[k],
+                            b.origins[k],
+                            b.directions[k],
+                            b.sigmas[k],
+                            b.truth_ids[k],
+                        )
+                    a.point_times += b.point_times
+                    a.points += b.points
+                    order = np.argsort(a.point_times, kind="stable")
+                    a.point_times = [a.point_times[j] for j in order]
+                    a.points = [a.points[j] for j in order]
+                    a.estimate = self._fit(a) or a.estimate
+                    self._tracks.remove(b)
+                    merged.add(a.ident)
+                    changed = True
+                    break
+                if changed:
+                    break
+        return merged
+
+    def _associate(self, t: float, point: F64) -> _IrTrack:
+        cfg = self.config
+        best: _IrTrack | None = None
+        best_d = math.inf
+        for track in self._tracks:
+            if not track.points:
+                continue
+            dt = abs(t - track.point_times[-1])
+            if dt > cfg.track_timeout_s:
+                continue
+            if track.estimate is not None:
+                # A fitted track predicts where it is now: a tighter gate that keeps a second
+                # launch from the same pad, a minute later, out of the first missile's track.
+                d = float(np.linalg.norm(point - _boost_position(track.estimate, t)))
+                gate = cfg.fitted_gate_m
+            else:
+                d = float(np.linalg.norm(point - track.points[-1]))
+                gate = cfg.track_gate_m + cfg.track_gate_speed_mps * dt
+            if d <= gate and d < best_d:
+                best, best_d = track, d
+        if best is None:
+            best = _IrTrack(self._next_id)
+            self._next_id += 1
+            self._tracks.append(best)
+        best.point_times.append(t)
+        best.points.append(point)
+        return best
+
+    @staticmethod
+    def _add_ray(
+        track: _IrTrack,
+        t: float,
+        sensor: int,
+        origin: F64,
+        direction: F64,
+        sigma: float,
+        truth_id: int = -1,
+    ) -> None:
+        key = (t, sensor, float(direction[0]), float(direction[1]))
+        if key in track.keys:
+            return  # a ray paired more than once counts once in the fit
+        track.keys.add(key)
+        track.truth_ids.append(truth_id)
+        track.times.append(t)
+        track.sensors.append(sensor)
+        track.origins.append(origin)
+        track.directions.append(direction)
+        track.sigmas.append(sigma)
+
+    def _fit(self, track: _IrTrack) -> LaunchEstimate | None:
+        cfg = self.config
+        times = np.array(track.times)
+        if (
+            len(times) < cfg.min_reports
+            or len(set(track.sensors)) < 2
+            or times.max() - times.min() < cfg.min_span_s
+            or len(track.points) < 3
+        ):
+            return None
+        guess = _initial_guess(np.array(track.point_times), np.array(track.points))
+        if guess is None:
+            return None
+        origins = np.array(track.origins)
+        directions = np.array(track.directions)
+        sigmas = np.array(track.sigmas)
+        result = least_squares(
+            _residuals,
+            guess,
+            args=(times, origins, directions, sigmas),
+            method="trf",
+            x_scale="jac",
+        )
+        if not result.success:
+            return None
+        n_res = result.fun.size
+        dof = max(n_res - 6, 1)
+        chi2 = float(np.sum(result.fun**2)) / dof
+        if not chi2 <= cfg.max_reduced_chi2:
+            return None
+        lat, lon, t_launch = float(result.x[0]), float(result.x[1]), float(result.x[2])
+        acc = np.asarray(result.x[3:6], float)
+        try:
+            cov = np.linalg.inv(result.jac.T @ result.jac) * max(chi2, 1.0)
+        except np.linalg.LinAlgError:
+            return None
+        north_sigma = math.sqrt(max(cov[0, 0], 0.0)) * 6_371_000.0
+        east_sigma = math.sqrt(max(cov[1, 1], 0.0)) * 6_371_000.0 * math.cos(lat)
+        launch_sigma = math.sqrt(0.5 * (north_sigma**2 + east_sigma**2))
+        time_sigma = math.sqrt(max(cov[2, 2], 0.0))
+        if not (
+            launch_sigma <= cfg.max_launch_sigma_m and time_sigma <= cfg.max_launch_time_sigma_s
+        ):
+            return None  # too few or too ill-placed lines of sight to say where it came from
+        launch = geodetic_to_ecef(lat, lon, 0.0)
+        last = float(times.max())
+        tau = max(last - t_launch, 0.0)
+        return LaunchEstimate(
+            ir_track=track.ident,
+            launch_time=t_launch,
+            launch_time_sigma_s=time_sigma,
+            launch_ecef=np.asarray(launch, float),
+            launch_lat_rad=lat,
+            launch_lon_rad=lon,
+            launch_sigma_m=launch_sigma,
+            last_time=last,
+            position=np.asarray(launch + 0.5 * acc * tau * tau, float),
+            velocity=acc * tau,
+            acceleration=acc,
+            n_reports=len(times),
+            sensors=tuple(sorted(set(track.sensors))),
+            reduced_chi2=chi2,
+            truth_id=max(set(track.truth_ids), key=track.truth_ids.count),
+        )
+
+
+def _boost_position(estimate: LaunchEstimate, t: float) -> F64:
+    tau = max(t - estimate.launch_time, 0.0)
+    return np.asarray(estimate.launch_ecef + 0.5 * estimate.acceleration * tau * tau, float)
+
+
+def _model_positions(params: F64, times: F64) -> F64:
+    lat, lon, t_launch = params[0], params[1], params[2]
+    launch = geodetic_to_ecef(lat, lon, 0.0)
+    tau = np.maximum(times - t_launch, 0.0)
+    return np.asarray(launch + 0.5 * params[3:6][None, :] * (tau * tau)[:, None], float)
+
+
+def _residuals(params: F64, times: F64, origins: F64, directions: F64, sigmas: F64) -> F64:
+    """Angular miss of each line of sight from the modelled position, in units of its σ.
+
+    The two components perpendicular to the ray (range-normalised) are returned per report.
+    """
+    p = _model_positions(params, times)
+    offset = p - origins
+    rng = np.linalg.norm(offset, axis=1)
+    perp = offset - np.sum(offset * directions, axis=1, keepdims=True) * directions
+    # Two in-plane axes perpendicular to each ray, fixed for the ray (not the model).
+    helper = np.where(np.abs(directions[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]])
+    u = np.cross(directions, helper)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    v = np.cross(directions, u)
+    r1 = np.sum(perp * u, axis=1) / rng / sigmas
+    r2 = np.sum(perp * v, axis=1) / rng / sigmas
+    return np.asarray(np.concatenate([r1, r2]), float)
+
+
+def _initial_guess(point_times: F64, points: F64) -> F64 | None:
+    """Per-axis quadratic through the triangulated points; its vertex is the launch."""
+    t0 = float(point_times.mean())
+    tt = point_times - t0
+    design = np.stack([np.ones_like(tt), tt, tt * tt], axis=1)
+    coef, *_ = np.linalg.lstsq(design, points, rcond=None)  # (3, 3): rows c0, c1, c2
+    c1, c2 = coef[1], coef[2]
+    denom = float(np.dot(c2, c2))
+    if denom <= 0.0 or not np.all(np.isfinite(coef)):
+        return None
+    # Launch where the fitted velocity c1 + 2 c2 τ is smallest, but not after the first point.
+    tau_l = min(-float(np.dot(c1, c2)) / (2.0 * denom), float(tt.min()))
+    pad = coef[0] + c1 * tau_l + c2 * tau_l * tau_l
+    lat, lon, _ = ecef_to_geodetic(pad)
+    return np.array([float(lat), float(lon), t0 + tau_l, *(2.0 * c2)])
+
+
+def launch_errors(
+    estimate: LaunchEstimate, true_time: float, true_ecef: npt.ArrayLike
+) -> tuple[float, float]:
+    """(time error s, ground distance m) of an estimate against the truth."""
+    return (
+        estimate.launch_time - true_time,
+        float(np.linalg.norm(estimate.launch_ecef - np.asarray(true_ecef, float))),
+    )
