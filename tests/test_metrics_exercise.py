@@ -294,3 +294,40 @@ def test_bad_recording_names_the_file(
     assert message in text
     if damage == "drop-column":
         assert "source_time" in text
+
+
+def test_gospa_series_equals_gospa_step_by_step() -> None:
+    """All steps in one assignment (time as a 4th coordinate) = GOSPA computed per step."""
+    from kizuna.metrics.exercise import GOSPA_C_M, _gospa_series
+    from kizuna.metrics.gospa import gospa
+    from kizuna.metrics.siap import States
+
+    rng = np.random.default_rng(3)
+    rows_t, rows_id, rows_p = [], [], []
+    trows_t, trows_id, trows_p = [], [], []
+    for step in range(12):
+        t = 2.0 * step
+        objects = rng.uniform(-60e3, 60e3, (int(rng.integers(0, 8)), 3))
+        for j, p in enumerate(objects):
+            trows_t.append(t)
+            trows_id.append(j)
+            trows_p.append(p)
+            if rng.random() < 0.8:  # a track, sometimes far off (false + missed)
+                rows_t.append(t)
+                rows_id.append(100 + j)
+                rows_p.append(p + rng.normal(0, rng.choice([300.0, 8e3]), 3))
+        for k in range(int(rng.integers(0, 3))):  # clutter tracks
+            rows_t.append(t)
+            rows_id.append(900 + k)
+            rows_p.append(rng.uniform(-60e3, 60e3, 3))
+    tracks = States.from_arrays(
+        rows_t, rows_id, np.reshape(rows_p, (-1, 3)), np.zeros((len(rows_t), 3))
+    )
+    truths = States.from_arrays(
+        trows_t, trows_id, np.reshape(trows_p, (-1, 3)), np.zeros((len(trows_t), 3))
+    )
+    times, dist = _gospa_series(tracks, truths, np.ones(len(truths), bool))
+    for t, d in zip(times.tolist(), dist.tolist(), strict=True):
+        est = tracks.position[tracks.time == t]
+        tru = truths.position[truths.time == t]
+        assert d == pytest.approx(gospa(est, tru, c=GOSPA_C_M, p=1.0).distance, rel=1e-9, abs=1e-6)
