@@ -135,7 +135,7 @@ def print_summary(metrics: dict[str, Any], out_dir: str | Path, console: Any) ->
     from rich.table import Table
 
     nations: dict[str, Any] = metrics.get("nations", {})
-    table = Table(title=f"kizuna report — {metrics.get('scenario', out_dir)}")
+    table = Table(title=f"kizuna report — {Path(str(metrics.get('scenario', out_dir))).stem}")
     table.add_column("metric")
     for code in nations:
         table.add_column(code, justify="right")
