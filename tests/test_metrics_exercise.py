@@ -331,3 +331,20 @@ def test_gospa_series_equals_gospa_step_by_step() -> None:
         est = tracks.position[tracks.time == t]
         tru = truths.position[truths.time == t]
         assert d == pytest.approx(gospa(est, tru, c=GOSPA_C_M, p=1.0).distance, rel=1e-9, abs=1e-6)
+
+
+def test_empty_pictures_and_envelopes_score_and_report(tmp_path: Path) -> None:
+    """A run where no nation ever held a track (and nothing was sent) still scores."""
+    write_recording(tmp_path)
+    for name in ("pictures", "envelopes"):
+        path = tmp_path / "recording" / f"{name}.parquet"
+        pq.write_table(pq.read_table(path).slice(0, 0), path)
+    result = score(tmp_path, scenario(), policies())
+    usa = result["nations"]["USA"]
+    assert usa["siap"]["completeness"] == 0.0
+    assert usa["siap"]["spuriousness"] == 0.0
+    assert usa["latency_ms"] == {"p50": None, "p99": None}
+    assert usa["gospa_mean"] > 0  # every entitled object missed
+    assert result["commonality"] == 0.0
+    assert (tmp_path / "report.html").read_text().count("<svg") >= 3
+    json.dumps(result, allow_nan=False)
