@@ -320,6 +320,14 @@ def test_surge_is_not_met_without_new_lines() -> None:
     assert result.summary["lines_added"] == 0
     assert result.summary["demand_met_pct"] < 99.0
     assert result.summary["final_backlog"] > 1000
+    # the single-source seeker is scarce: one more at the Japanese line is worth far more than
+    # it costs to make (the fixed-integer LP's stock-balance dual)
+    values = {(r["plant"], r["item"]): r for r in result.tables["component_values"].to_pylist()}
+    seeker = values[("JP-ASSY", "SEEKER")]
+    assert seeker["single_source"]
+    assert seeker["mean_value_musd"] > 3 * seeker["cheapest_unit_cost_musd"]
+    fuze = values[("US-ASSY", "FUZE")]  # ample supply: worth about its cost
+    assert fuze["mean_value_musd"] < 2 * fuze["cheapest_unit_cost_musd"] + 0.01
 
 
 def test_surge_with_new_lines_adds_lines_and_clears_backlog() -> None:

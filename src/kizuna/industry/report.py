@@ -225,6 +225,8 @@ calibrated only on public reporting. Not real programme data.</p>
 capacity in every month of the horizon, and in the single most valuable month.</p>
 {bottleneck_chart}
 {html_table(result.tables["bottlenecks"], 20)}
+<h3>Components: value of one more unit where it is used</h3>
+{html_table(result.tables["component_values"], 12)}
 <h2>Lines added</h2>{html_table(result.tables["line_additions"])}
 </body></html>
 """

@@ -10,6 +10,7 @@ Tables (pyarrow, one row per non-trivial entry) are written as Parquet and CSV:
                      unit-months late
 * ``bottlenecks``    kind, plant, item, months binding, value of one more unit (per month, whole
                      horizon) and peak monthly value, from the fixed-integer LP's row duals
+* ``component_values`` plant, component: mean and peak value of one more unit where it is used
 * ``summary``        one row of key figures (also the basis of ``kizuna industry compare``)
 
 Dual values: for a ≤ capacity row of a minimisation, HiGHS's row dual is the change of the
@@ -180,6 +181,7 @@ def make_result(inst: Instance, sol: Solution) -> PlanResult:
         }
     )
     bottlenecks = _bottlenecks(inst, sol, months)
+    component_values = _component_values(inst, sol, months)
 
     end = np.flatnonzero(d.item_is_end)
     demand_by_item = np.zeros((end.size, T))
@@ -221,6 +223,7 @@ def make_result(inst: Instance, sol: Solution) -> PlanResult:
         "backlog": backlog_table,
         "line_additions": additions,
         "bottlenecks": bottlenecks,
+        "component_values": component_values,
         "production": production,
         "transfers": transfers,
         "deliveries": deliveries,
@@ -252,6 +255,56 @@ def _cost_breakdown(inst: Instance, sol: Solution) -> dict[str, float]:
         "shortfall_penalty": (lay.col_backlog, lay.n_cols),
     }
     return {k: float(c[a:b] @ x[a:b]) for k, (a, b) in spans.items()}
+
+
+def _component_values(inst: Instance, sol: Solution, months: list[str]) -> pa.Table:
+    """What one more unit of a component is worth where it is consumed.
+
+    The stock-balance row of (plant, component, month) is an equality whose right-hand side is
+    a free unit arriving there; minus its dual is that unit's value (M$). Where supply is ample
+    this is about the cost of making and moving it; a value far above that marks a component
+    that limits output (the premium is the scarcity rent).
+    """
+    d, T, lay, net = inst.data, inst.T, sol.model.layout, sol.model.network
+    schema = pa.schema(
+        [
+            ("plant", pa.string()),
+            ("item", pa.string()),
+            ("single_source", pa.bool_()),
+            ("mean_value_musd", pa.float64()),
+            ("peak_value_musd", pa.float64()),
+            ("peak_month", pa.string()),
+            ("cheapest_unit_cost_musd", pa.float64()),
+        ]
+    )
+    if sol.row_dual is None or np.isnan(sol.row_dual).all():
+        return pa.Table.from_pylist([], schema=schema)
+    value = -sol.row_dual[lay.row_stock : lay.row_backlog].reshape(-1, T)
+    made = np.zeros((len(d.plants), len(d.items)), dtype=bool)
+    made[d.line_plant, d.line_item] = True
+    rows = []
+    for k in range(net.stock_plant.size):
+        plant, item = int(net.stock_plant[k]), int(net.stock_item[k])
+        parents = d.bom_parent[d.bom_child == item]
+        if d.item_is_end[item] or not made[plant, parents].any():
+            continue  # only components, where something is made from them
+        producers = d.line_unit_cost[d.line_item == item]
+        peak = int(np.argmax(value[k]))
+        rows.append(
+            {
+                "plant": d.plants[plant],
+                "item": d.items[item],
+                "single_source": bool(d.item_single_source[item]),
+                "mean_value_musd": round(float(value[k].mean()), 4),
+                "peak_value_musd": round(float(value[k, peak]), 4),
+                "peak_month": months[peak],
+                "cheapest_unit_cost_musd": float(producers.min())
+                if producers.size
+                else float("nan"),
+            }
+        )
+    rows.sort(key=lambda r: -float(r["peak_value_musd"]))  # type: ignore[arg-type]
+    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def _bottlenecks(inst: Instance, sol: Solution, months: list[str]) -> pa.Table:
