@@ -1,0 +1,162 @@
+"""Warning manager (kizuna.c2.warnings): IR early warning, revisions, retraction, no air."""
+
+from __future__ import annotations
+
+import msgspec
+import numpy as np
+import pytest
+
+from kizuna.c2.impact import ground_offsets
+from kizuna.c2.threat import AssetArrays
+from kizuna.c2.warnings import WARNING_BLOCK, WarningManager
+from kizuna.geo import ecef_to_enu_matrix, ecef_to_geodetic, geodetic_to_ecef
+from kizuna.messages import Warning
+from kizuna.scenario import parse_scenario
+from kizuna.sim.world import World
+from test_launch_detection import SENSORS
+
+THREAT = """
+[[threat]]
+id = "BM-A"
+kind = "ballistic"
+launch = { lat_deg = 39.8, lon_deg = 125.8 }
+aim = { lat_deg = 35.68, lon_deg = 139.77 }
+launch_time_s = 60.0
+trajectory = "minimum-energy"
+
+[[asset]]
+name = "Tokyo"
+nation = "JPN"
+lat_deg = 35.68
+lon_deg = 139.77
+radius_km = 30.0
+value = 10.0
+
+[[asset]]
+name = "Darwin"
+nation = "USA"
+lat_deg = -12.46
+lon_deg = 130.84
+radius_km = 20.0
+value = 7.0
+"""
+
+# A notional radar-track quality: per-axis sigma 300 m and 8 m/s.
+SD = np.array([300.0] * 3 + [8.0] * 3)
+
+
+def _noisy_tracks(world: World, times: np.ndarray, sd: np.ndarray, seed: int):
+    rng = np.random.default_rng(seed)
+    traj = world.truth.trajectory(0)
+    launch_time = world.truth.launches()[0][0]
+    for t in times:
+        p, v, _ = traj.state_at(t - launch_time)
+        x = np.concatenate([p, v]) + sd * rng.standard_normal(6)
+        yield float(t), x, np.diag(sd**2)
+
+
+@pytest.fixture(scope="module")
+def run() -> tuple[World, list[Warning], float]:
+    scenario = parse_scenario(SENSORS + THREAT, "warnings-test")
+    world = World(scenario)
+    manager = WarningManager("USA", AssetArrays.from_scenario(scenario.asset), nation_index=0)
+    traj = world.truth.trajectory(0)
+    launch_time = world.truth.launches()[0][0]
+    radar_from = launch_time + traj.burn_time + 60.0  # a radar holds it from here (notional)
+    out: list[Warning] = []
+    tracks = dict(
+        (t, (x, p))
+        for t, x, p in _noisy_tracks(
+            world, np.arange(radar_from, launch_time + traj.impact_time - 5.0, 5.0), SD, 1
+        )
+    )
+    for t, plots in world.scans():
+        out += manager.on_plots(t, plots)
+        due = [k for k in tracks if k <= t]
+        for k in sorted(due):
+            x, p = tracks.pop(k)
+            out += manager.on_tracks(k, [10001], x[None], p[None])
+    return world, out, radar_from
+
+
+def test_first_warning_comes_from_space_ir_before_the_radar(run) -> None:
+    world, warnings, radar_from = run
+    launch_time, launch = world.truth.launches()[0]
+    first = warnings[0]
+    assert first.status == "new" and first.revision == 0
+    assert first.time - launch_time < 60.0
+    assert first.time < radar_from
+    assert first.impact_point is None  # boost phase: where it falls is not known yet
+    assert first.threat_track_number >= WARNING_BLOCK
+    assert np.linalg.norm(np.asarray(first.launch_point) - launch) < 20_000.0
+    assert abs(first.launch_time - launch_time) < 30.0
+
+
+def test_one_threat_revised_in_order_until_the_impact_is_known(run) -> None:
+    world, warnings, _ = run
+    impact_time, impact = world.truth.impacts()[0]
+    assert {w.threat_track_number for w in warnings} == {warnings[0].threat_track_number}
+    assert [w.revision for w in warnings] == list(range(len(warnings)))
+    assert all(w.status == "update" for w in warnings[1:])
+    with_impact = [w for w in warnings if w.impact_point is not None]
+    assert with_impact
+    last = with_impact[-1]
+    assert last.endangered_assets == ("Tokyo",)
+    assert abs(last.impact_time - impact_time) < 5.0
+    # The warning's ellipse contains the true impact.
+    e = last.impact_ellipse
+    p = np.asarray(last.impact_point)
+    lat, lon, _ = ecef_to_geodetic(p)
+    d = ground_offsets(np.atleast_1d(lat), np.atleast_1d(lon), p[None], impact[None])[0]
+    c, s = np.cos(e.orientation_rad), np.sin(e.orientation_rad)
+    along, across = d[0] * s + d[1] * c, d[0] * c - d[1] * s
+    assert (along / e.semi_major_m) ** 2 + (across / e.semi_minor_m) ** 2 <= 1.0
+    # Wire round trip.
+    assert msgspec.msgpack.decode(msgspec.msgpack.encode(last), type=Warning) == last
+
+
+def test_retracted_when_a_firm_prediction_clears_every_asset() -> None:
+    scenario = parse_scenario(SENSORS + THREAT, "warnings-test")
+    world = World(scenario)
+    # Move "Tokyo" 90 km north of the real impact: a poor early track endangers it, a good one
+    # later does not.
+    impact = world.truth.impacts()[0][1]
+    lat, lon, _ = ecef_to_geodetic(impact)
+    north = ecef_to_enu_matrix(lat, lon)[1]
+    moved = np.asarray(ecef_to_geodetic(impact + 90_000.0 * north))
+    assets = AssetArrays.from_scenario(
+        [
+            msgspec.structs.replace(
+                scenario.asset[0],
+                lat_deg=float(np.degrees(moved[0])),
+                lon_deg=float(np.degrees(moved[1])),
+            )
+        ]
+    )
+    manager = WarningManager("JPN", assets, nation_index=1)
+    traj = world.truth.trajectory(0)
+    launch_time = world.truth.launches()[0][0]
+    start = launch_time + traj.burn_time + 30.0
+    out: list[Warning] = []
+    poor = np.array([5_000.0] * 3 + [150.0] * 3)
+    for t, x, _ in _noisy_tracks(world, np.arange(start, start + 30.0, 10.0), np.zeros(6), 2):
+        out += manager.on_tracks(t, [20001], x[None], np.diag(poor**2)[None])
+    assert out and out[0].endangered_assets == ("Tokyo",)
+    for t, x, p in _noisy_tracks(world, np.arange(start + 40.0, start + 120.0, 10.0), SD, 3):
+        out += manager.on_tracks(t, [20001], x[None], p[None])
+    assert out[-1].status == "retracted"
+    assert out[-1].endangered_assets == ()
+    assert manager.active() == []
+    assert out[0].threat_track_number == 20001  # a radar-born threat keeps its track number
+
+
+def test_aircraft_like_track_raises_no_warning() -> None:
+    scenario = parse_scenario(SENSORS + THREAT, "warnings-test")
+    manager = WarningManager("JPN", AssetArrays.from_scenario(scenario.asset))
+    lat, lon = np.radians(35.5), np.radians(139.0)
+    east = ecef_to_enu_matrix(lat, lon)[0]
+    pos = geodetic_to_ecef(lat, lon, 10_000.0)
+    state = np.concatenate([pos, 250.0 * east])
+    cov = np.diag([300.0**2] * 3 + [10.0**2] * 3)
+    assert manager.on_tracks(100.0, [5], state[None], cov[None]) == []
+    assert manager.issued == []
