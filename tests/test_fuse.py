@@ -190,3 +190,24 @@ def test_classify_rule() -> None:
     )
     assert classify(states, [10, 10, 10, 10]) == ["air", "cruise", "ballistic", "ballistic"]
     assert classify(states[:1], [2]) == ["unknown"]
+
+
+@pytest.mark.parametrize("method", ["fast", "ici"])
+def test_other_fusion_rules_give_the_same_numbers(method: str) -> None:
+    from kizuna.fuse.fuser import FuserConfig
+
+    rng = np.random.default_rng(8)
+    usa = Fuser(NATIONS, "USA", FuserConfig(ci_method=method))  # type: ignore[arg-type]
+    jpn = Fuser(NATIONS, "JPN")
+    for k in range(3):
+        t = 2.0 * k
+        usa.set_local(_local(rng, t, [1], [0.0], "US-R1"))
+        jpn.set_local(_local(rng, t, [7], [0.0], "JP-R1"))
+        jpn.check(t)
+        for rep in jpn.responsible_reports(t):
+            usa.on_report(rep, t)
+        usa.check(t)
+    pic = usa.picture(4.0)
+    assert pic.track_number.tolist() == [20000]
+    assert np.all(np.linalg.eigvalsh(pic.covariance[0]) > 0)
+    assert np.linalg.norm(pic.state[0, :3] - _truth(4.0)[:3]) < 1000.0

@@ -197,13 +197,13 @@ def inverse_covariance_intersection(x1: F64, P1: F64, x2: F64, P2: F64) -> tuple
 
 
 def fuse_many(
-    x: F64, P: F64, group: npt.NDArray[np.int64], method: Literal["det", "fast"] = "det"
+    x: F64, P: F64, group: npt.NDArray[np.int64], method: Literal["det", "fast", "ici"] = "det"
 ) -> tuple[npt.NDArray[np.int64], F64, F64]:
     """Fuse rows of ``x`` (M, n), ``P`` (M, n, n) sharing a ``group`` label by sequential CI.
 
     Returns (groups, x, P): one fused estimate per distinct group, ascending. Sequential
     pairwise CI is consistent (each step is); the order is fixed (row order), so results are
-    deterministic.
+    deterministic. ``method``: a CI weight (``"det"``, ``"fast"``) or ``"ici"`` for inverse CI.
     Batched: step j fuses the j-th member of every group that has one.
     """
     group = np.asarray(group)
@@ -215,7 +215,10 @@ def fuse_many(
     for j in range(1, int(counts.max(initial=1))):
         has = counts > j
         rows = order[first[has] + j]
-        nx, nP, _ = covariance_intersection(fx[has], fP[has], x[rows], P[rows], method)
+        if method == "ici":
+            nx, nP, _ = inverse_covariance_intersection(fx[has], fP[has], x[rows], P[rows])
+        else:
+            nx, nP, _ = covariance_intersection(fx[has], fP[has], x[rows], P[rows], method)
         fx[has] = nx
         fP[has] = nP
     return uniq, fx, fP

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -65,7 +66,7 @@ class FuserConfig:
     confirm_checks: int = 3  # consecutive checks before merging or splitting numbers
     stale_after_s: float = 9.0  # forget a remote report not refreshed within this time
     prediction_q: float = 20.0  # CV white-noise acceleration PSD for predicting entries, m²/s³
-    ci_method: str = "det"
+    ci_method: Literal["det", "fast", "ici"] = "det"  # see kizuna.fuse.covariance_intersection
 
 
 @dataclass(frozen=True)
@@ -518,7 +519,7 @@ class Fuser:
                 t, self.nation, np.zeros(0, np.int64), np.zeros((0, 6)), np.zeros((0, 6, 6)),
                 np.zeros(0, np.int64), [], [], [], [], [], np.zeros(0),
             )  # fmt: skip
-        groups, fx, fP = fuse_many(ent.state, ent.covariance, ent.number)
+        groups, fx, fP = fuse_many(ent.state, ent.covariance, ent.number, self.config.ci_method)
         pos = {int(g): k for k, g in enumerate(groups.tolist())}
         n = groups.size
         quality = np.zeros(n, np.int64)
