@@ -128,35 +128,30 @@ def write_recording(out: Path, extra_usa_track_on_2: bool = True) -> None:
         plots["sensor_id"].append("USA-SAT")
         plots["truth_id"].append(2)  # angles-only: feeds no track, entitles nobody
     pq.write_table(pa.table(plots), out / "recording" / "plots.parquet")
-    pics: dict[str, list] = {
-        k: []
-        for k in (
-            "time",
-            "nation",
-            "track_number",
-            *("x", "y", "z", "vx", "vy", "vz"),
-            "source_time",
-        )
-    }
+    columns = (
+        "time",
+        "nation",
+        "track_number",
+        *("x", "y", "z", "vx", "vy", "vz"),
+        "source_time",
+        "contributing_nations",
+    )
+    pics: dict[str, list] = {k: [] for k in columns}
 
-    def row(t: float, nation: str, number: int, p: np.ndarray, source: float) -> None:
-        for k, v in zip(
-            ("time", "nation", "track_number", "x", "y", "z", "vx", "vy", "vz", "source_time"),
-            (t, nation, number, *p, 100.0, 0.0, 0.0, source),
-            strict=True,
-        ):
+    def row(t: float, nation: str, number: int, p: np.ndarray, source: float, by: str) -> None:
+        for k, v in zip(columns, (t, nation, number, *p, 100.0, 0.0, 0.0, source, by), strict=True):
             pics[k].append(v)
 
     offset = np.array([0.0, 300.0, 0.0])
     for t in TIMES:
-        row(t, "USA", 10000, _position(0, t) + offset, t - 0.5)
-        row(t, "USA", 20000, _position(1, t) + offset, t - 1.0)
+        row(t, "USA", 10000, _position(0, t) + offset, t - 0.5, "USA")
+        row(t, "USA", 20000, _position(1, t) + offset, t - 1.0, "JPN")
         if extra_usa_track_on_2:
-            row(t, "USA", 10001, _position(2, t), t - 1.0)  # not entitled: not spurious
-        row(t, "USA", 10002, _position(0, t) + np.array([0, 0, 400e3]), t - 0.5)  # spurious
-        row(t, "JPN", 10000, _position(0, t) + offset, t - 1.0)
-        row(t, "JPN", 20001, _position(1, t) + offset, t - 0.5)  # not USA's number: not common
-        row(t, "JPN", 20002, _position(2, t) + offset, t - 0.5)
+            row(t, "USA", 10001, _position(2, t), t - 1.0, "JPN")  # not entitled: not spurious
+        row(t, "USA", 10002, _position(0, t) + np.array([0, 0, 400e3]), t - 0.5, "USA")  # spurious
+        row(t, "JPN", 10000, _position(0, t) + offset, t - 1.0, "USA")
+        row(t, "JPN", 20001, _position(1, t) + offset, t - 0.5, "JPN")  # not USA's number
+        row(t, "JPN", 20002, _position(2, t) + offset, t - 0.5, "JPN")
     pq.write_table(pa.table(pics), out / "recording" / "pictures.parquet")
     env = {
         "time_sent": [2.0, 2.0, 4.0, 4.0],
@@ -219,6 +214,9 @@ def test_scores_from_hand_made_recording(tmp_path: Path) -> None:
     assert result["commonality_detail"]["shared_samples"] == 17 + 9
     # Latency: USA's updates are 0.5 s old on two tracks and 1.0 s on two (median between).
     assert usa["latency_ms"] == {"p50": pytest.approx(750.0), "p99": pytest.approx(1000.0)}
+    by_source = usa["latency_ms_by_source"]
+    assert by_source["own"]["p50"] == pytest.approx(500.0)
+    assert by_source["allied"]["p50"] == pytest.approx(1000.0)
     assert jpn["latency_ms"]["p50"] == pytest.approx(500.0)
     # GOSPA (c = 10 km, p = 1): at t = 40 USA is entitled to object 0 only: its track is 300 m
     # off, the spurious track costs c/2 = 5 km, the tracks on objects 1 and 2 are left out.
@@ -346,5 +344,8 @@ def test_empty_pictures_and_envelopes_score_and_report(tmp_path: Path) -> None:
     assert usa["latency_ms"] == {"p50": None, "p99": None}
     assert usa["gospa_mean"] > 0  # every entitled object missed
     assert result["commonality"] == 0.0
-    assert (tmp_path / "report.html").read_text().count("<svg") >= 3
+    report = (tmp_path / "report.html").read_text()
+    assert report.count("<svg") >= 3
+    assert "Objects held least" in report  # every entitled object, share held 0.00
+    assert "<td>USA</td><td>0</td><td>aircraft</td><td>18</td><td>0.00</td>" in report
     json.dumps(result, allow_nan=False)

@@ -74,6 +74,8 @@ def test_report_is_valid_self_contained_html_with_the_numbers(tmp_path: Path) ->
     assert "JPN → USA" in text
     assert "withheld:default deny" in text
     assert "20× real time" in text
+    assert "Every nation held every object it was entitled to" in text
+    assert "Latency p50 own / allied data (ms)" in text
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

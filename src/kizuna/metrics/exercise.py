@@ -59,7 +59,14 @@ GOSPA_P = 1.0
 
 _KINEMATICS = ("x", "y", "z", "vx", "vy", "vz")
 TRUTH_COLUMNS = ("time", "object_id", "kind", *_KINEMATICS)
-PICTURE_COLUMNS = ("time", "nation", "track_number", *_KINEMATICS, "source_time")
+PICTURE_COLUMNS = (
+    "time",
+    "nation",
+    "track_number",
+    *_KINEMATICS,
+    "source_time",
+    "contributing_nations",
+)
 PLOT_COLUMNS = ("time", "sensor_id", "truth_id")
 
 
@@ -135,6 +142,8 @@ class NationScore:
     gospa_times: F64
     gospa_distance: F64
     latency_s: F64
+    latency_own_s: F64  # updates of tracks the nation's own sensors contribute to
+    latency_allied_s: F64  # updates of tracks made from allies' data only
     n_track_numbers: int
     entitled: npt.NDArray[np.bool_]  # over truth rows
 
@@ -148,6 +157,7 @@ class Scored:
     truth_times: F64
     policies_source: str
     settings: dict[str, Any] = field(default_factory=dict)
+    object_kind: dict[int, int] = field(default_factory=dict)  # truth kind code per object
 
     def as_dict(self) -> dict[str, Any]:
         nations: dict[str, Any] = {}
@@ -158,6 +168,10 @@ class Scored:
                 if s.gospa_distance.size
                 else None,
                 "latency_ms": percentiles_ms(s.latency_s),
+                "latency_ms_by_source": {
+                    "own": percentiles_ms(s.latency_own_s),
+                    "allied": percentiles_ms(s.latency_allied_s),
+                },
                 "track_numbers": s.n_track_numbers,
                 "entitled_samples": int(s.entitled.sum()),
             }
@@ -251,11 +265,21 @@ def compute(
         latency = picture_update_latency_s(
             pic["time"][rows], pic["track_number"][rows], pic["source_time"][rows]
         )
+        own = rows & np.array(
+            [code in str(c).split(",") for c in pic["contributing_nations"].tolist()], dtype=bool
+        ).reshape(-1)
+        allied = rows & ~own
+        latency_own, latency_allied = (
+            picture_update_latency_s(pic["time"][m], pic["track_number"][m], pic["source_time"][m])
+            for m in (own, allied)
+        )
         nations[code] = NationScore(
             siap=result,
             gospa_times=g_times,
             gospa_distance=g_dist,
             latency_s=latency,
+            latency_own_s=latency_own,
+            latency_allied_s=latency_allied,
             n_track_numbers=int(np.unique(tracks.ident).shape[0]),
             entitled=entitled[code],
         )
@@ -290,6 +314,7 @@ def compute(
         truth_times=np.unique(truth_rows.time),
         policies_source=policies_source or "given",
         settings=settings,
+        object_kind=dict(zip(truth_rows.object_id.tolist(), truth_rows.kind.tolist(), strict=True)),
     )
 
 

@@ -211,6 +211,8 @@ def _render(
         "measurement to the first recorded picture showing it. Definitions: docs/metrics.md.</p>"
     )
 
+    parts.append(_least_held(scored))
+
     # --- over time ---
     parts.append("<h2>Picture over time</h2>")
     comp = [
@@ -316,6 +318,13 @@ def _scores_table(summary: dict[str, Any], codes: Sequence[str]) -> str:
         ("GOSPA mean (m)", lambda n: _fmt(n["gospa_mean"], 0)),
         ("Latency p50 (ms)", lambda n: _fmt(n["latency_ms"]["p50"], 0)),
         ("Latency p99 (ms)", lambda n: _fmt(n["latency_ms"]["p99"], 0)),
+        (
+            "Latency p50 own / allied data (ms)",
+            lambda n: (
+                f"{_fmt(n['latency_ms_by_source']['own']['p50'], 0)} / "
+                f"{_fmt(n['latency_ms_by_source']['allied']['p50'], 0)}"
+            ),
+        ),
         ("Track numbers used", lambda n: _fmt(n["track_numbers"])),
         ("Entitled object samples", lambda n: _fmt(n["entitled_samples"])),
     ]
@@ -324,6 +333,33 @@ def _scores_table(summary: dict[str, Any], codes: Sequence[str]) -> str:
         out.append(f"<tr><td>{label}</td>{cells}<td></td></tr>")
     out.append("</table>")
     return "".join(out)
+
+
+def _least_held(scored: Scored, limit: int = 5, min_steps: int = 10) -> str:
+    """Per nation, the objects it held for the smallest share of the time it was entitled."""
+    kinds = ("aircraft", "cruise", "ballistic")
+    rows = []
+    for code, s in scored.nations.items():
+        steps, held = s.siap.truth_steps, s.siap.truth_steps_held
+        ok = steps >= min_steps
+        share = np.divide(held, steps, out=np.ones(steps.shape[0]), where=steps > 0)
+        order = [i for i in np.argsort(share, kind="stable").tolist() if ok[i] and share[i] < 1.0]
+        for i in order[:limit]:
+            obj = int(s.siap.truth_ids[i])
+            k = scored.object_kind.get(obj, -1)
+            kind = kinds[k] if 0 <= k < len(kinds) else "?"
+            rows.append(
+                f"<tr><td>{html.escape(code)}</td><td>{obj}</td><td>{kind}</td>"
+                f"<td>{int(steps[i]):,}</td><td>{share[i]:.2f}</td></tr>"
+            )
+    if not rows:
+        return "<p>Every nation held every object it was entitled to, all the time.</p>"
+    return (
+        f"<h3>Objects held least (up to {limit} per nation)</h3><table><tr><th>nation</th>"
+        "<th>object</th><th>kind</th><th>entitled steps</th><th>share held</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def _network_section(env: dict[str, np.ndarray], metrics: dict[str, Any]) -> str:

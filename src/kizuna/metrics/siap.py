@@ -45,7 +45,7 @@ entitled this is exactly Stone Soup's definition.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -216,6 +216,10 @@ class Siap:
     n_truths_tracked: I64  # JT(t)
     n_tracks: I64  # N(t)
     n_tracks_associated: I64  # NA(t)
+    # Per true object (ids sorted): time steps present (entitled) and held (associated).
+    truth_ids: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    truth_steps: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    truth_steps_held: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def as_dict(self) -> dict[str, float]:
         return {
@@ -335,6 +339,9 @@ def siap(
         n_truths_tracked=JT,
         n_tracks=N,
         n_tracks_associated=NA,
+        truth_ids=truth_ids.astype(np.int64),
+        truth_steps=(truth_present & ent).sum(axis=1).astype(np.int64),
+        truth_steps_held=truth_tracked.sum(axis=1).astype(np.int64),
     )
 
 
