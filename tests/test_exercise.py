@@ -180,3 +180,11 @@ def test_keys_from_a_directory_and_bad_policy_files(tmp_path: Path) -> None:
     (policies / "JPN.toml").write_text('nation = "USA"\n[[rule]]\nto = "all"\n')
     with pytest.raises(InputError, match="wrong nation"):
         load_policies(scenario, policies)
+
+
+def test_a_lone_nation_needs_no_policy_files(tmp_path: Path) -> None:
+    from kizuna.runtime.exercise import run_command
+
+    result = run_command(ROOT / "scenarios" / "single-radar.toml", tmp_path, show_progress=False)
+    assert result.messages == 0 and result.picture_rows > 0
+    assert (tmp_path / "recording" / "pictures.parquet").exists()

@@ -296,7 +296,12 @@ def run_command(
 
     path = Path(scenario_path)
     scenario = load_scenario(path)
-    policies = load_policies(scenario, policies_dir or default_policy_dir(path))
+    if policies_dir is None and len(scenario.nation) == 1:
+        # A lone nation has nobody to release to: an empty (default-deny) policy will do.
+        only = scenario.nation[0].code
+        policies = Policies([Policy.parse(f'nation = "{only}"\n', f"<no allies: {only}>")])
+    else:
+        policies = load_policies(scenario, policies_dir or default_policy_dir(path))
     keys = exercise_keys(scenario, keys_dir)
     console = Console()
     with Progress(
