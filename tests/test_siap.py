@@ -78,7 +78,9 @@ def _scene(seed: int) -> tuple[States, States]:
     return states(track_rows), states(truth_rows)
 
 
-def _stonesoup(tracks: States, truths: States) -> tuple[dict[str, float], set[tuple]]:
+def _stonesoup(
+    tracks: States, truths: States, confirm: int = 3, misses: int = 2
+) -> tuple[dict[str, float], set[tuple]]:
     from stonesoup.dataassociator.tracktotrack import TrackToTruth
     from stonesoup.measures import Euclidean
     from stonesoup.metricgenerator.manager import MultiManager
@@ -108,7 +110,12 @@ def _stonesoup(tracks: States, truths: States) -> tuple[dict[str, float], set[tu
     generator = SIAPMetrics(
         position_measure=Euclidean((0, 1, 2)), velocity_measure=Euclidean((3, 4, 5))
     )
-    associator = TrackToTruth(association_threshold=THRESHOLD, measure=Euclidean((0, 1, 2)))
+    associator = TrackToTruth(
+        association_threshold=THRESHOLD,
+        consec_pairs_confirm=confirm,
+        consec_misses_end=misses,
+        measure=Euclidean((0, 1, 2)),
+    )
     manager = MultiManager([generator], associator=associator)
     manager.add_data(
         {"tracks": set(ss_tracks.values()), "groundtruth_paths": set(ss_truths.values())}
@@ -233,3 +240,32 @@ def test_gap_in_a_track_does_not_hold_the_object_then() -> None:
     assert r.spuriousness == 0.0
     assert r.n_tracks_associated.tolist() == [1] * 5 + [0] + [1] * 4
     assert r.longest_segment == 1.0  # one association 0..18 s, as Stone Soup forms it
+
+
+@pytest.mark.parametrize(("seed", "confirm", "misses"), [(10, 2, 3), (11, 4, 1), (12, 2, 1)])
+def test_other_confirm_and_miss_counts_match_stone_soup(
+    seed: int, confirm: int, misses: int
+) -> None:
+    tracks, truths = _scene(seed)
+    expected, expected_assocs = _stonesoup(tracks, truths, confirm, misses)
+    assoc = associate(tracks, truths, THRESHOLD, confirm, misses)
+    ours = set(
+        zip(
+            assoc.track.tolist(),
+            assoc.truth.tolist(),
+            assoc.start.tolist(),
+            assoc.end.tolist(),
+            strict=True,
+        )
+    )
+    assert ours == expected_assocs
+    result = siap(tracks, truths, assoc).as_dict()
+    for name, value in expected.items():
+        assert result[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+
+
+def test_all_true_entitlement_is_stone_soup() -> None:
+    tracks, truths = _scene(4)
+    plain = siap(tracks, truths, threshold_m=THRESHOLD)
+    masked = siap(tracks, truths, threshold_m=THRESHOLD, entitled=np.ones(len(truths), bool))
+    assert masked.as_dict() == plain.as_dict()
