@@ -215,6 +215,13 @@ from kizuna.industry.cli import industry_app  # noqa: E402
 
 app.add_typer(industry_app, name="industry")
 
+# Interoperability gateways: `kizuna asterix|dis|cot …` (typer only; gateways load in commands).
+from kizuna.gateways.cli import asterix_app, cot_app, dis_app  # noqa: E402
+
+app.add_typer(asterix_app, name="asterix")
+app.add_typer(dis_app, name="dis")
+app.add_typer(cot_app, name="cot")
+
 
 @keys_app.command("init")
 def keys_init(

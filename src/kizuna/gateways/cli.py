@@ -1,0 +1,78 @@
+"""``kizuna asterix …``, ``kizuna dis …`` and ``kizuna cot …``: thin typer wrappers.
+
+Light to import (typer only); each command imports its gateway inside its body.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _out(text: str) -> None:
+    # print(), not rich: JSON lines must reach a pipe unchanged (no wrapping, no markup).
+    print(text, flush=False)
+
+
+def _err(text: str) -> None:
+    err_console.print(text, markup=False)
+
+
+asterix_app = typer.Typer(
+    help="ASTERIX (EUROCONTROL) surveillance data: decode, replay, CAT062 out.",
+    no_args_is_help=True,
+)
+dis_app = typer.Typer(
+    help="DIS (IEEE 1278.1) Entity State PDUs: decode and send.", no_args_is_help=True
+)
+cot_app = typer.Typer(
+    help="Cursor on Target (TAK): the picture as CoT events to a TAK server.", no_args_is_help=True
+)
+
+
+@asterix_app.command("decode")
+def asterix_decode(
+    file: Annotated[str, typer.Argument(help="Raw ASTERIX (.raw/.ast/.bin) or pcap/pcapng file.")],
+    edition: Annotated[
+        list[str] | None,
+        typer.Option("--edition", help="Force an edition, CAT=MAJOR.MINOR (e.g. 21=0.26)."),
+    ] = None,
+) -> None:
+    """Print every record as a JSON line; rejections and a summary on stderr (exit 2 if any)."""
+    from kizuna.gateways.asterix import decode_command
+
+    code = decode_command(file, edition, _out, _err)
+    raise typer.Exit(code)
+
+
+@asterix_app.command("replay")
+def asterix_replay(
+    file: Annotated[str, typer.Argument(help="Raw ASTERIX or pcap/pcapng file.")],
+    to: Annotated[str, typer.Option("--to", help="Destination HOST:PORT (UDP).")],
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between datagrams.")] = 0.0,
+) -> None:
+    """Send the file's datagrams (each pcap UDP payload, or each datablock) over UDP."""
+    from kizuna.gateways.asterix import replay_command
+
+    n, size = replay_command(file, to, interval)
+    _err(f"{file}: sent {n} datagrams ({size} bytes) to {to}")
+
+
+@asterix_app.command("cat062")
+def asterix_cat062(
+    recording: Annotated[str, typer.Option("--recording", help="Exercise output directory.")],
+    nation: Annotated[str, typer.Option("--nation", help="Whose picture, e.g. JPN.")],
+    out: Annotated[str | None, typer.Option("--out", help="Write raw CAT062 here.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Also send to HOST:PORT (UDP).")] = None,
+    sac: Annotated[int, typer.Option("--sac", help="System Area Code.")] = 0,
+    sic: Annotated[int, typer.Option("--sic", help="System Identification Code.")] = 1,
+) -> None:
+    """Encode a recorded picture as CAT062 system tracks (every snapshot, in time order)."""
+    from kizuna.gateways.asterix import cat062_command
+
+    cat062_command(recording, nation, out, to, sac, sic, _err)
