@@ -119,6 +119,23 @@ def test_cli_report_rescoring_keeps_runtime_keys(tmp_path: Path) -> None:
     assert metrics["scoring"]["policies"] == str(pol)
     assert metrics["nations"]["USA"]["siap"]["completeness"] == 1.0
     assert (out / "report.html").read_text().count("<svg") >= 5
+    # --check: USA's spuriousness (one far track) misses the ≤ 0.05 target → exit 1.
+    res = CliRunner().invoke(app, ["report", str(out), "--policies", str(pol), "--check"])
+    assert res.exit_code == 1
+    assert "target missed: USA spuriousness" in res.output
+
+
+def test_target_failures_lists_each_missed_target() -> None:
+    from kizuna.metrics.report import target_failures
+
+    good = {"completeness": 0.97, "ambiguity": 1.0, "spuriousness": 0.01}
+    metrics = {
+        "nations": {"USA": {"siap": good}, "JPN": {"siap": {**good, "completeness": 0.9}}},
+        "commonality": 0.96,
+    }
+    assert target_failures(metrics) == ["JPN completeness 0.900 (target ≥ 0.95)"]
+    metrics["commonality"] = 0.5
+    assert target_failures(metrics)[-1] == "commonality 0.500 (target ≥ 0.95)"
 
 
 def test_report_command_bad_inputs_name_the_file(tmp_path: Path) -> None:

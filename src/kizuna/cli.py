@@ -183,11 +183,21 @@ def report(
         str | None,
         typer.Option("--policies", help="Policy directory for entitlement (default: found)."),
     ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 if a picture-quality target is missed.")
+    ] = False,
 ) -> None:
     """Rescore an exercise recording; rewrite DIR/metrics.json and DIR/report.html."""
-    from kizuna.metrics.report import print_summary, report_command
+    from kizuna.errors import EXIT_FAILURE
+    from kizuna.metrics.report import print_summary, report_command, target_failures
 
-    print_summary(report_command(out_dir, scenario, policies), out_dir, console)
+    metrics = report_command(out_dir, scenario, policies)
+    print_summary(metrics, out_dir, console)
+    failures = target_failures(metrics)
+    if check and failures:
+        for line in failures:
+            err_console.print(f"target missed: {line}", highlight=False, markup=False)
+        raise typer.Exit(EXIT_FAILURE)
 
 
 @app.command()

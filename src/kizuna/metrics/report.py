@@ -130,6 +130,24 @@ def report_command(
     return metrics
 
 
+def target_failures(metrics: dict[str, Any]) -> list[str]:
+    """The issue's targets (:data:`TARGETS`) a scored ``metrics.json`` misses, one line each."""
+    failures = []
+    checks: list[tuple[str, str, float | None]] = [
+        (f"{code} {name}", name, n["siap"].get(name))
+        for code, n in metrics.get("nations", {}).items()
+        for name in ("completeness", "ambiguity", "spuriousness")
+    ]
+    checks.append(("commonality", "commonality", metrics.get("commonality")))
+    for label, name, value in checks:
+        op, target = TARGETS[name]
+        ok = value is not None and (value >= target if op == ">=" else value <= target)
+        if not ok:
+            sign = "≥" if op == ">=" else "≤"
+            failures.append(f"{label} {_fmt(value)} (target {sign} {target})")
+    return failures
+
+
 def print_summary(metrics: dict[str, Any], out_dir: str | Path, console: Any) -> None:
     """A rich table of the scores per nation (``console``: a ``rich.console.Console``)."""
     from rich.table import Table
