@@ -248,3 +248,26 @@ def keys_init(
     from kizuna.security.keys import init_keys_command
 
     init_keys_command(nations, scenario, out, force, console)
+
+
+# Missile warning and C2 planning: `kizuna plan coverage` and `kizuna compare`.
+plan_app = typer.Typer(help="C2 planning: sensor coverage of defended areas.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+
+
+@plan_app.command("coverage")
+def plan_coverage(
+    scenario: Annotated[str, typer.Argument(help="Scenario TOML file.")],
+    out: Annotated[
+        str, typer.Option("--out", help="Output directory (coverage.html, coverage.json).")
+    ] = "out/plan",
+    candidates: Annotated[
+        str | None,
+        typer.Option("--candidates", help="TOML of candidate [[sensor]] tables (new sites)."),
+    ] = None,
+    add: Annotated[int, typer.Option("--add", help="Suggest this many extra sites (greedy).")] = 0,
+) -> None:
+    """Coverage of each defended area by altitude band; optionally the N best extra sites."""
+    from kizuna.c2.coverage import run_command as run_plan_coverage
+
+    run_plan_coverage(scenario, out, candidates, add, console)
