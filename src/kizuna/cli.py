@@ -271,3 +271,20 @@ def plan_coverage(
     from kizuna.c2.coverage import run_command as run_plan_coverage
 
     run_plan_coverage(scenario, out, candidates, add, console)
+
+
+@app.command()
+def compare(
+    scenario_a: Annotated[str, typer.Argument(help="Scenario A (TOML).")],
+    scenario_b: Annotated[str, typer.Argument(help="Scenario B: same nations, epoch, threats.")],
+    out: Annotated[
+        str, typer.Option("--out", help="Output directory (A/ and B/ exercise outputs).")
+    ] = "out/compare",
+) -> None:
+    """Run two exercises of the same situation and print every metric side by side."""
+    import os
+
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `kizuna exercise` (tiny LAPACK calls)
+    from kizuna.c2.compare import run_command as run_compare
+
+    run_compare(scenario_a, scenario_b, out, console)
