@@ -349,3 +349,36 @@ def test_empty_pictures_and_envelopes_score_and_report(tmp_path: Path) -> None:
     assert "Objects held least" in report  # every entitled object, share held 0.00
     assert "<td>USA</td><td>0</td><td>aircraft</td><td>18</td><td>0.00</td>" in report
     json.dumps(result, allow_nan=False)
+
+
+def test_any_damage_to_a_recording_file_is_an_input_error(tmp_path: Path) -> None:
+    """Truncations and byte flips of pictures.parquet: a score or an InputError naming the
+    file — never another exception. (Seeded, so deterministic.)"""
+    write_recording(tmp_path)
+    path = tmp_path / "recording" / "pictures.parquet"
+    good = path.read_bytes()
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        data = bytearray(good)
+        if rng.random() < 0.5:
+            data = data[: int(rng.integers(0, len(data)))]
+        else:
+            for i in rng.integers(0, len(data), int(rng.integers(1, 6))).tolist():
+                data[i] = int(rng.integers(0, 256))
+        path.write_bytes(bytes(data))
+        try:
+            compute(tmp_path, scenario(), policies(), "test")
+        except InputError as exc:
+            assert str(path) in str(exc)
+
+
+def test_wrong_column_type_is_an_input_error(tmp_path: Path) -> None:
+    write_recording(tmp_path)
+    path = tmp_path / "recording" / "pictures.parquet"
+    table = pq.read_table(path)
+    bad = table.set_column(
+        table.schema.get_field_index("time"), "time", pa.array(["x"] * table.num_rows)
+    )
+    pq.write_table(bad, path)
+    with pytest.raises(InputError, match=r"column 'time'.*wrong type"):
+        compute(tmp_path, scenario(), policies(), "test")

@@ -70,8 +70,20 @@ PICTURE_COLUMNS = (
 PLOT_COLUMNS = ("time", "sensor_id", "truth_id")
 
 
-def read_columns(path: Path, columns: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
-    """Read ``columns`` of a Parquet file as numpy arrays; bad files raise InputError."""
+#: Columns holding text; every other column read must be numeric.
+TEXT_COLUMNS = frozenset(
+    {"nation", "contributing_nations", "sensor_id", "sender", "receiver", "outcome", "label"}
+)
+
+
+def read_columns(
+    path: Path,
+    columns: tuple[str, ...],
+    what: str,
+    text_columns: frozenset[str] = TEXT_COLUMNS,
+) -> dict[str, np.ndarray]:
+    """Read ``columns`` of a Parquet file as numpy arrays (those in ``text_columns`` as text,
+    the rest as numbers); a missing, unreadable or ill-typed file raises InputError."""
     source = str(path)
     if not path.exists():
         raise InputError.single(source, "", "file not found", expected=what)
@@ -99,14 +111,19 @@ def read_columns(path: Path, columns: tuple[str, ...], what: str) -> dict[str, n
     out: dict[str, np.ndarray] = {}
     for c in columns:
         col = table.column(c)
-        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-            out[c] = np.asarray(col.to_pylist(), dtype=str).reshape(-1)
-        elif pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+        is_text = pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+        is_number = pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
+        if c in text_columns and is_text:
+            out[c] = np.asarray(
+                ["" if v is None else v for v in col.to_pylist()], dtype=str
+            ).reshape(-1)
+        elif c not in text_columns and is_number:
             if col.null_count:
                 raise InputError.single(source, f"column {c!r}", "null values", col.null_count)
             out[c] = col.to_numpy()
         else:
-            raise InputError.single(source, f"column {c!r}", "wrong type", str(col.type), "number")
+            expected = "text" if c in text_columns else "numbers"
+            raise InputError.single(source, f"column {c!r}", "wrong type", str(col.type), expected)
     return out
 
 

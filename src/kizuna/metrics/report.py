@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kizuna.errors import InputError
-from kizuna.metrics.exercise import Scored, compute, read_columns
+from kizuna.metrics.exercise import TEXT_COLUMNS, Scored, compute, read_columns
 from kizuna.scenario import Scenario
 from kizuna.security.policy import Policies
 
@@ -65,7 +65,10 @@ def write_report(
     if scored is None:
         scored = compute(out, scenario, policies, "given" if policies is not None else None)
     env = read_columns(
-        out / "recording" / "envelopes.parquet", ENVELOPE_COLUMNS, "envelopes from kizuna exercise"
+        out / "recording" / "envelopes.parquet",
+        ENVELOPE_COLUMNS,
+        "envelopes from kizuna exercise",
+        TEXT_COLUMNS | {"kind"},  # the envelope item kind: "track_report", ...
     )
     body = _render(scenario, scored, env, metrics or {})
     path = out / "report.html"
