@@ -76,3 +76,28 @@ def asterix_cat062(
     from kizuna.gateways.asterix import cat062_command
 
     cat062_command(recording, nation, out, to, sac, sic, _err)
+
+
+@dis_app.command("decode")
+def dis_decode(
+    file: Annotated[str, typer.Argument(help="A file of DIS PDUs back to back (.raw).")],
+) -> None:
+    """Print each Entity State PDU as a JSON line; rejections on stderr (exit 2 if any)."""
+    from kizuna.gateways.dis import decode_command
+
+    raise typer.Exit(decode_command(file, _out, _err))
+
+
+@dis_app.command("send")
+def dis_send(
+    recording: Annotated[str, typer.Option("--recording", help="Exercise output directory.")],
+    nation: Annotated[str, typer.Option("--nation", help="Whose picture, e.g. JPN.")],
+    to: Annotated[str, typer.Option("--to", help="Destination HOST:PORT (UDP, DIS is 3000).")],
+    site: Annotated[int, typer.Option("--site", help="DIS site number.")] = 1,
+    application: Annotated[int, typer.Option("--application", help="DIS application.")] = 1,
+    exercise: Annotated[int, typer.Option("--exercise", help="DIS exercise ID.")] = 1,
+) -> None:
+    """Send a recorded picture as DIS 7 Entity State PDUs over UDP."""
+    from kizuna.gateways.dis import send_command
+
+    send_command(recording, nation, to, site, application, exercise, _err)
