@@ -56,7 +56,8 @@ KIND_CATEGORY: tuple[str, ...] = ("air", "cruise", "ballistic")
 class EntitlementConfig:
     min_detections: int = 3  # available detections before the object counts (3-of-4 confirm)
     hold_scans: float = 3.0  # an object stays entitled this many scan periods after a detection
-    report_interval_s: float = 2.0  # node reporting interval (kizuna.node.NodeConfig default)
+    #: Node reporting interval; the scorer reads it off the recording's picture times.
+    report_interval_s: float = 2.0
     #: Sensor kinds whose detections can make tracks (space IR is angles-only: not tracked).
     tracking_kinds: tuple[str, ...] = ("radar", "ship_radar", "airborne_radar")
 

@@ -248,8 +248,13 @@ def compute(
     rec = Recording.load(out_dir)
     if policies is None and policies_source is None:
         policies, policies_source = find_policies(scenario)
-    cfg = config or EntitlementConfig()
     tr = rec.truth
+    if config is None:
+        # The reporting interval, read off the recording: truth is sampled at each picture.
+        steps = np.diff(np.unique(tr["time"].astype(float)))
+        interval = float(np.median(steps)) if steps.size else EntitlementConfig.report_interval_s
+        config = EntitlementConfig(report_interval_s=interval)
+    cfg = config
     truth_pos = np.column_stack([tr["x"], tr["y"], tr["z"]]).astype(float)
     truth_vel = np.column_stack([tr["vx"], tr["vy"], tr["vz"]]).astype(float)
     truth_rows = TruthRows(
