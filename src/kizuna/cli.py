@@ -214,6 +214,42 @@ def truth(
     run_truth_command(scenario, at, console)
 
 
+@app.command()
+def cop(
+    out_dir: Annotated[
+        str | None, typer.Argument(help="Exercise output directory to replay (exercise --out).")
+    ] = None,
+    live: Annotated[
+        str | None,
+        typer.Option("--live", help="Follow a running exercise: its --out DIR, re-read on change."),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.", min=1, max=65535)] = 8000,
+    scenario: Annotated[
+        str | None,
+        typer.Option("--scenario", help="Scenario TOML (default: the one in DIR/metrics.json)."),
+    ] = None,
+) -> None:
+    """Serve the web common operational picture of a recording (replay) or a live exercise."""
+    from kizuna.cop.server import open_source, serve
+    from kizuna.errors import InputError
+
+    if (out_dir is None) == (live is None):
+        raise InputError.single(
+            "kizuna cop", "DIR / --live", "give exactly one", expected="DIR (replay) or --live DIR"
+        )
+    target = out_dir if out_dir is not None else str(live)
+    store = open_source(target, scenario)
+    console.print(
+        f"Kizuna COP: http://{host}:{port}/ ({'live' if live else 'replay'} of {target}; "
+        f"API docs at /docs)",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    serve(store, host=host, port=port, live=live is not None)
+
+
 keys_app = typer.Typer(
     help="Nations' Ed25519 signing keys and the public keyring.", no_args_is_help=True
 )

@@ -1,0 +1,266 @@
+"""COP server and picture store (kizuna.cop): exact per-nation pictures, warnings, bad input.
+
+Uses a hand-made recording (kizuna.cop.synthetic) whose releasability we control: shared tracks
+are held by both nations, every 5th track is REL TO JPN only and must never reach USA.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pymap3d
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+
+from kizuna.cop.picture_store import PictureStore, ellipse_ring
+from kizuna.cop.server import create_app, open_source
+from kizuna.cop.synthetic import (
+    BALLISTIC_TRACK,
+    JPN_LABEL,
+    JPN_ONLY_EVERY,
+    write_synthetic_recording,
+)
+from kizuna.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "scenarios" / "small-bilateral.toml"
+TIMES = (10.0, 20.0, 30.0)
+N_TRACKS = 12
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_synthetic_recording(tmp_path_factory.mktemp("cop"), SCENARIO, N_TRACKS, TIMES)
+
+
+@pytest.fixture(scope="module")
+def store(recording: Path) -> PictureStore:
+    return PictureStore(recording)
+
+
+@pytest.fixture(scope="module")
+def client(store: PictureStore) -> TestClient:
+    return TestClient(create_app(store))
+
+
+# -- the store ------------------------------------------------------------------------------------
+
+
+def test_picture_is_the_latest_reporting_time_at_or_before_t(store: PictureStore) -> None:
+    assert store.picture_rows("JPN", 5.0) == (None, slice(0, 0))  # before the first report
+    for t, expected in ((10.0, 10.0), (19.999, 10.0), (20.0, 20.0), (1e9, 30.0)):
+        at, rows = store.picture_rows("JPN", t)
+        assert at == expected
+        assert set(store.columns["time"][rows]) == {expected}
+        assert set(store.columns["nation"][rows]) == {"JPN"}
+
+
+def test_each_nation_holds_exactly_what_its_policy_allows(store: PictureStore) -> None:
+    jpn_only = {10_000 + i for i in range(N_TRACKS) if i % JPN_ONLY_EVERY == JPN_ONLY_EVERY - 1}
+    assert jpn_only  # the test would be empty otherwise
+    for t in TIMES:
+        jpn = {tr["track_number"] for tr in store.tracks(store.picture_rows("JPN", t)[1])}
+        usa = store.tracks(store.picture_rows("USA", t)[1])
+        assert jpn == {10_000 + i for i in range(N_TRACKS)}
+        assert {tr["track_number"] for tr in usa} == jpn - jpn_only
+        assert all("USA" in tr["label"] for tr in usa)
+
+
+def test_geodetic_course_and_speed_match_the_recorded_state(store: PictureStore) -> None:
+    _, rows = store.picture_rows("JPN", 20.0)
+    c = store.columns
+    for tr, i in zip(store.tracks(rows), range(rows.start, rows.stop), strict=True):
+        x, y, z = pymap3d.geodetic2ecef(tr["lat_deg"], tr["lon_deg"], tr["alt_m"])
+        assert math.dist((x, y, z), (c["x"][i], c["y"][i], c["z"][i])) < 1.0
+        east, north, _ = pymap3d.ecef2enuv(
+            c["vx"][i], c["vy"][i], c["vz"][i], tr["lat_deg"], tr["lon_deg"]
+        )
+        assert tr["speed_mps"] == pytest.approx(math.hypot(east, north), abs=0.01)
+        course = math.degrees(math.atan2(east, north)) % 360
+        assert abs((tr["course_deg"] - course + 180) % 360 - 180) < 0.01
+
+
+def test_ellipse_ring_has_the_requested_axes_and_orientation() -> None:
+    ring = np.array(ellipse_ring(36.0, 137.0, 50_000.0, 10_000.0, math.radians(90.0)))
+    assert (ring[0] == ring[-1]).all()
+    east, north, _ = pymap3d.geodetic2enu(ring[:, 1], ring[:, 0], 0.0, 36.0, 137.0, 0.0)
+    r = np.hypot(east, north)
+    assert r.max() == pytest.approx(50_000.0, rel=1e-3)
+    assert r.min() == pytest.approx(10_000.0, rel=1e-2)
+    # Major axis at 90° clockwise from north: the far points lie east-west.
+    far = np.argmax(r)
+    assert abs(north[far]) < 1_000.0
+
+
+def test_warnings_revise_in_time_order(store: PictureStore) -> None:
+    assert store.warnings_at("JPN", 15.0) == []
+    first = store.warnings_at("JPN", 20.0)
+    assert [w["revision"] for w in first] == [0]
+    latest = store.warnings_at("JPN", 35.0)
+    assert len(latest) == 1
+    w = latest[0]
+    assert (w["threat_track_number"], w["revision"], w["status"]) == (BALLISTIC_TRACK, 1, "update")
+    assert [h["revision"] for h in w["history"]] == [0, 1]
+    assert w["endangered_assets"] == ["Kanazawa"]
+    assert w["impact_lat_deg"] == pytest.approx(36.6, abs=1e-6)
+    assert w["ellipse"] is not None and w["ellipse"][0] == w["ellipse"][-1]
+
+
+def test_store_without_warnings_or_scenario_still_answers(tmp_path: Path) -> None:
+    write_synthetic_recording(tmp_path, tmp_path / "missing.toml", 3, (1.0,), warnings=False)
+    s = PictureStore(tmp_path)
+    assert s.warnings_at("JPN", 10.0) == []
+    assert s.assets() == [] and s.sensors() == []
+    assert s.nation_codes() == ["JPN", "USA"]  # from the recording when no scenario is found
+
+
+def test_refresh_picks_up_a_grown_recording(tmp_path: Path) -> None:
+    write_synthetic_recording(tmp_path, SCENARIO, 4, (1.0, 2.0))
+    s = PictureStore(tmp_path)
+    assert s.refresh() is False
+    assert len(s.times) == 2
+    write_synthetic_recording(tmp_path, SCENARIO, 4, (1.0, 2.0, 3.0, 4.0))
+    assert s.refresh() is True
+    assert s.times.tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_bad_directory_and_bad_file_are_input_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such directory"):
+        PictureStore(tmp_path / "nope")
+    (tmp_path / "recording").mkdir()
+    (tmp_path / "recording" / "pictures.parquet").write_bytes(b"not parquet")
+    with pytest.raises(InputError, match=r"pictures\.parquet: not a readable Parquet file"):
+        PictureStore(tmp_path)
+    with pytest.raises(InputError, match="not supported yet"):
+        open_source("zenoh://127.0.0.1:7447")
+
+
+def test_cli_bad_input_is_one_message_and_exit_2(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", "from kizuna.cli import main; main()", "cop", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert "no such directory" in run.stderr and "Traceback" not in run.stderr
+
+
+# -- the API --------------------------------------------------------------------------------------
+
+
+def test_api_picture_matches_the_store(client: TestClient, store: PictureStore) -> None:
+    body = client.get("/api/picture", params={"nation": "USA", "t": 25}).json()
+    assert body["time"] == 20.0
+    expected = store.tracks(store.picture_rows("USA", 25.0)[1])
+    assert [t["track_number"] for t in body["tracks"]] == [t["track_number"] for t in expected]
+    assert all(t["label"] != JPN_LABEL for t in body["tracks"])
+    latest = client.get("/api/picture", params={"nation": "JPN"}).json()
+    assert latest["time"] == 30.0 and len(latest["tracks"]) == N_TRACKS
+
+
+def test_api_lists(client: TestClient) -> None:
+    assert [n["code"] for n in client.get("/api/nations").json()] == ["USA", "JPN"]
+    times = client.get("/api/times").json()
+    assert times["times"] == list(TIMES) and times["epoch"] == "2026-05-01T00:00:00Z"
+    assets = client.get("/api/assets").json()
+    assert {a["name"] for a in assets} == {"Kanazawa", "Niigata"}
+    sensors = client.get("/api/sensors").json()
+    assert all(s["coverage"][0] == s["coverage"][-1] for s in sensors if s["coverage"])
+    assert client.get("/api/metrics").json()["synthetic"] is True
+
+
+def test_api_track_history_and_details(client: TestClient) -> None:
+    body = client.get(f"/api/tracks/{BALLISTIC_TRACK}", params={"nation": "JPN"}).json()
+    assert [h["time"] for h in body["history"]] == list(TIMES)
+    assert body["latest"]["category"] == "ballistic" and body["latest"]["identity"] == "hostile"
+    hidden = 10_000 + JPN_ONLY_EVERY - 1
+    response = client.get(f"/api/tracks/{hidden}", params={"nation": "USA"})
+    assert response.status_code == 404
+    assert response.json()["detail"] == f"number: USA never held track {hidden}"
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "needle"),
+    [
+        ("/api/picture?nation=FRA", 404, "unknown nation 'FRA' (expected one of USA, JPN)"),
+        ("/api/picture", 422, "Field required"),
+        ("/api/picture?nation=JPN&t=nan", 422, "finite number"),
+        ("/api/picture?nation=JPN&t=soon", 422, "valid number"),
+        ("/api/warnings?nation=XX&t=3", 404, "unknown nation"),
+        ("/api/tracks/-1?nation=JPN", 422, "greater than or equal to 0"),
+        ("/api/tracks/abc?nation=JPN", 422, "valid integer"),
+        ("/api/tracks/1" + "0" * 30 + "?nation=JPN", 422, "less than or equal"),
+    ],
+)
+def test_api_bad_parameters_are_4xx_with_a_message(
+    client: TestClient, url: str, status: int, needle: str
+) -> None:
+    response = client.get(url)
+    assert response.status_code == status
+    assert needle in response.text
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(nation=st.text(max_size=20), t=st.one_of(st.floats(), st.text(max_size=12)))
+def test_api_never_500_on_arbitrary_parameters(client: TestClient, nation: str, t: object) -> None:
+    for path in ("/api/picture", "/api/warnings"):
+        response = client.get(path, params={"nation": nation, "t": str(t)})
+        assert response.status_code < 500
+        if response.status_code >= 400:
+            assert response.json()["detail"]
+
+
+def test_websocket_replays_in_order_and_refuses_bad_nations(client: TestClient) -> None:
+    with client.websocket_connect("/ws/picture?nation=USA&t=10&speed=1000") as ws:
+        frames = [ws.receive_json() for _ in range(4)]
+    assert [f.get("time") for f in frames[:3]] == list(TIMES)
+    assert frames[3] == {"type": "end"}
+    assert all(len(f["tracks"]) == N_TRACKS - N_TRACKS // JPN_ONLY_EVERY for f in frames[:3])
+    assert frames[2]["warnings"][0]["revision"] == 1
+    from starlette.websockets import WebSocketDisconnect
+
+    with (
+        pytest.raises(WebSocketDisconnect) as closed,
+        client.websocket_connect("/ws/picture?nation=ZZZ") as ws,
+    ):
+        ws.receive_json()
+    assert closed.value.code == 1008
+
+
+# -- schemathesis against the OpenAPI schema ------------------------------------------------------
+
+
+# Loaded at import (schemathesis parametrizes from the schema at collection), on its own
+# hand-made recording in a temporary directory removed at exit.
+_SCHEMA_DIR = Path(tempfile.mkdtemp(prefix="kizuna-cop-schema-"))
+atexit.register(shutil.rmtree, _SCHEMA_DIR, ignore_errors=True)
+api_schema = schemathesis.openapi.from_asgi(
+    "/openapi.json",
+    create_app(PictureStore(write_synthetic_recording(_SCHEMA_DIR, SCENARIO, N_TRACKS, TIMES))),
+)
+api_schema.config.generation.update(
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+    max_examples=40,
+    deterministic=True,
+    database="none",
+)
+
+
+@api_schema.parametrize()
+def test_openapi_conformance_and_no_server_errors(case: schemathesis.Case) -> None:
+    # Every response must match the declared schema and status codes; none may be a 5xx.
+    case.call_and_validate()

@@ -1,0 +1,438 @@
+// Kizuna common operational picture: one nation's picture on an offline map.
+//
+// Everything the page needs is in this bundle or comes from the COP server on the same origin:
+// the basemap is Natural Earth (world-atlas TopoJSON, public domain) converted to GeoJSON here,
+// the style has only GeoJSON sources and no text layers (so no glyph or sprite requests), and the
+// track symbols are drawn by milsymbol into map images, one per (affiliation, category).
+import maplibregl from "maplibre-gl";
+import ms from "milsymbol";
+import { feature, mesh } from "topojson-client";
+import land50 from "world-atlas/land-50m.json";
+import countries110 from "world-atlas/countries-110m.json";
+
+const $ = (id) => document.getElementById(id);
+const EMPTY = { type: "FeatureCollection", features: [] };
+const HEADING_LEAD_S = 60; // heading vector: where the track will be in this many seconds
+const TABLE_ROWS = 300; // table rows drawn at most (the map shows all tracks)
+const EARTH_RADIUS_M = 6371008.8; // IUGG mean radius, for the short heading-vector offsets
+
+// Identity (kizuna.scenario.Identity) → MIL-STD-2525C standard identity letter.
+const AFFILIATION = {
+  hostile: "H", suspect: "S", unknown: "U", neutral: "N", assumed_friend: "A", friend: "F",
+};
+// Category → 2525C air-dimension function id (letter SIDC positions 5-10).
+const FUNCTION_ID = {
+  air: "------", // air track, generic
+  cruise: "WMCM--", // weapon / missile in flight / cruise missile
+  ballistic: "WMB---", // weapon / missile in flight / ballistic missile
+  unknown: "------",
+};
+
+const state = {
+  nations: [],
+  times: [],
+  epoch: null,
+  mode: "replay",
+  nation: null,
+  t: null,
+  picture: { tracks: [], time: null },
+  warnings: [],
+  selected: null,
+  playing: false,
+  socket: null,
+  filters: { category: "", identity: "", source: "" },
+  lastUpdateMs: null,
+};
+
+function sidc(track) {
+  const aff = AFFILIATION[track.identity] || "P"; // P: pending
+  return `S${aff}AP${FUNCTION_ID[track.category] || "------"}*****`;
+}
+
+const imageCache = new Set();
+function ensureSymbolImage(map, track) {
+  const key = `${track.identity}|${track.category}`;
+  if (imageCache.has(key)) return key;
+  const canvas = new ms.Symbol(sidc(track), { size: 18 }).asCanvas(2);
+  const ctx = canvas.getContext("2d");
+  map.addImage(key, ctx.getImageData(0, 0, canvas.width, canvas.height), { pixelRatio: 2 });
+  imageCache.add(key);
+  return key;
+}
+
+function headingEnd(track) {
+  // Small-offset flat-earth step: fine for a display vector of a few tens of kilometres.
+  const course = (track.course_deg * Math.PI) / 180;
+  const d = track.speed_mps * HEADING_LEAD_S;
+  const dLat = ((d * Math.cos(course)) / EARTH_RADIUS_M) * (180 / Math.PI);
+  const cosLat = Math.max(Math.cos((track.lat_deg * Math.PI) / 180), 0.01);
+  const dLon = ((d * Math.sin(course)) / (EARTH_RADIUS_M * cosLat)) * (180 / Math.PI);
+  return [track.lon_deg + dLon, track.lat_deg + dLat];
+}
+
+function passes(track) {
+  const f = state.filters;
+  if (f.category && track.category !== f.category) return false;
+  if (f.identity && track.identity !== f.identity) return false;
+  if (f.source && !track.contributing_nations.includes(f.source)) return false;
+  return true;
+}
+
+function pictureGeoJSON(map, tracks) {
+  const features = [];
+  for (const tr of tracks) {
+    if (!passes(tr)) continue;
+    const icon = ensureSymbolImage(map, tr);
+    const props = {
+      track_number: tr.track_number, icon, category: tr.category, identity: tr.identity,
+      selected: tr.track_number === state.selected,
+    };
+    features.push({ type: "Feature", geometry: { type: "Point", coordinates: [tr.lon_deg, tr.lat_deg] }, properties: props });
+    if (tr.speed_mps > 1) {
+      features.push({
+        type: "Feature",
+        geometry: { type: "LineString", coordinates: [[tr.lon_deg, tr.lat_deg], headingEnd(tr)] },
+        properties: { track_number: tr.track_number, identity: tr.identity },
+      });
+    }
+  }
+  return { type: "FeatureCollection", features };
+}
+
+function warningsGeoJSON(warnings) {
+  const features = [];
+  for (const w of warnings) {
+    const props = { threat: w.threat_track_number, status: w.status };
+    if (w.ellipse) features.push({ type: "Feature", geometry: { type: "Polygon", coordinates: [w.ellipse] }, properties: props });
+    if (w.impact_lat_deg != null) {
+      features.push({ type: "Feature", geometry: { type: "Point", coordinates: [w.impact_lon_deg, w.impact_lat_deg] }, properties: props });
+    }
+  }
+  return { type: "FeatureCollection", features };
+}
+
+// -- map ----------------------------------------------------------------------------------------
+
+function baseStyle() {
+  const landGeo = feature(land50, land50.objects.land);
+  const borders = mesh(countries110, countries110.objects.countries, (a, b) => a !== b);
+  return {
+    version: 8,
+    sources: {
+      land: { type: "geojson", data: landGeo },
+      borders: { type: "geojson", data: { type: "Feature", geometry: borders, properties: {} } },
+    },
+    layers: [
+      { id: "sea", type: "background", paint: { "background-color": "#0b2233" } },
+      { id: "land", type: "fill", source: "land", paint: { "fill-color": "#1f3326" } },
+      { id: "borders", type: "line", source: "borders", paint: { "line-color": "#4d6b57", "line-width": 0.7 } },
+    ],
+  };
+}
+
+const IDENTITY_COLOUR = [
+  "match", ["get", "identity"],
+  "hostile", "#ff5c5c", "suspect", "#ff9f6b", "friend", "#7fd3ff", "assumed_friend", "#7fd3ff",
+  "neutral", "#9dff9d", "#ffff80",
+];
+
+function addOverlayLayers(map) {
+  map.addSource("coverage", { type: "geojson", data: EMPTY });
+  map.addSource("assets", { type: "geojson", data: EMPTY });
+  map.addSource("warnings", { type: "geojson", data: EMPTY });
+  map.addSource("trail", { type: "geojson", data: EMPTY });
+  map.addSource("picture", { type: "geojson", data: EMPTY });
+  map.addLayer({ id: "coverage-fill", type: "fill", source: "coverage", paint: { "fill-color": ["get", "colour"], "fill-opacity": 0.06 } });
+  map.addLayer({ id: "coverage-line", type: "line", source: "coverage", paint: { "line-color": ["get", "colour"], "line-opacity": 0.5, "line-width": 1, "line-dasharray": [3, 2] } });
+  map.addLayer({ id: "assets-fill", type: "fill", source: "assets", filter: ["==", ["geometry-type"], "Polygon"], paint: { "fill-color": "#ffd24d", "fill-opacity": 0.25 } });
+  map.addLayer({ id: "assets-line", type: "line", source: "assets", filter: ["==", ["geometry-type"], "Polygon"], paint: { "line-color": "#ffd24d", "line-width": 1.5 } });
+  map.addLayer({ id: "warning-ellipse", type: "fill", source: "warnings", filter: ["==", ["geometry-type"], "Polygon"], paint: { "fill-color": ["case", ["==", ["get", "status"], "retracted"], "#888888", "#ff2a2a"], "fill-opacity": 0.35 } });
+  map.addLayer({ id: "warning-outline", type: "line", source: "warnings", filter: ["==", ["geometry-type"], "Polygon"], paint: { "line-color": "#ff6060", "line-width": 2 } });
+  map.addLayer({ id: "warning-impact", type: "circle", source: "warnings", filter: ["==", ["geometry-type"], "Point"], paint: { "circle-radius": 4, "circle-color": "#ff2a2a", "circle-stroke-color": "#fff", "circle-stroke-width": 1 } });
+  map.addLayer({ id: "trail", type: "line", source: "trail", paint: { "line-color": "#ffffff", "line-opacity": 0.6, "line-width": 1.5 } });
+  map.addLayer({ id: "heading", type: "line", source: "picture", filter: ["==", ["geometry-type"], "LineString"], paint: { "line-color": IDENTITY_COLOUR, "line-width": 1.2 } });
+  map.addLayer({
+    id: "tracks", type: "symbol", source: "picture", filter: ["==", ["geometry-type"], "Point"],
+    layout: { "icon-image": ["get", "icon"], "icon-allow-overlap": true, "icon-ignore-placement": true },
+  });
+  map.addLayer({ id: "selected", type: "circle", source: "picture", filter: ["all", ["==", ["geometry-type"], "Point"], ["==", ["get", "selected"], true]], paint: { "circle-radius": 14, "circle-opacity": 0, "circle-stroke-color": "#ffffff", "circle-stroke-width": 2 } });
+}
+
+// -- data ---------------------------------------------------------------------------------------
+
+async function getJSON(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
+function idle(map) {
+  return new Promise((resolve) => {
+    map.once("idle", resolve);
+    map.triggerRepaint();
+  });
+}
+
+function formatClock(t) {
+  if (t == null) return "–";
+  let text = `T+${t.toFixed(0)} s`;
+  if (state.epoch) text += `  ${new Date(Date.parse(state.epoch) + t * 1000).toISOString().replace(".000Z", "Z")}`;
+  return text;
+}
+
+function renderPicture(map) {
+  map.getSource("picture").setData(pictureGeoJSON(map, state.picture.tracks));
+  $("clock").textContent = `${formatClock(state.t)}  (picture at ${state.picture.time == null ? "–" : state.picture.time.toFixed(0) + " s"})`;
+  renderTable();
+}
+
+function renderTable() {
+  const rows = state.picture.tracks.filter(passes);
+  $("track-count").textContent = `${rows.length} of ${state.picture.tracks.length}`;
+  const body = $("tracks").querySelector("tbody");
+  const html = [];
+  for (const tr of rows.slice(0, TABLE_ROWS)) {
+    const cls = tr.track_number === state.selected ? " class=\"selected\"" : "";
+    html.push(`<tr data-tn="${tr.track_number}"${cls}><td>${tr.track_number}</td><td>${tr.category}</td><td>${tr.identity}</td>` +
+      `<td>${(tr.alt_m / 1000).toFixed(1)}</td><td>${(tr.speed_mps * 1.943844).toFixed(0)}</td><td>${tr.quality}</td>` +
+      `<td>${tr.contributing_nations.join(",")}</td></tr>`);
+  }
+  body.innerHTML = html.join("");
+  $("table-more").textContent = rows.length > TABLE_ROWS ? `showing ${TABLE_ROWS} of ${rows.length}; filter to narrow` : "";
+}
+
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+}
+
+function renderWarnings(map) {
+  map.getSource("warnings").setData(warningsGeoJSON(state.warnings));
+  const box = $("warnings");
+  $("warning-count").textContent = state.warnings.length ? `(${state.warnings.length})` : "";
+  if (!state.warnings.length) {
+    box.innerHTML = "<p class=\"empty\">No warnings.</p>";
+    return;
+  }
+  box.innerHTML = state.warnings.map((w) => {
+    const ttl = w.impact_time != null && state.t != null ? w.impact_time - state.t : null;
+    const countdown = ttl == null ? "impact time unknown" : ttl > 0 ? `impact in ${ttl.toFixed(0)} s` : `impact ${(-ttl).toFixed(0)} s ago`;
+    const history = w.history.map((h) => `<tr><td>r${h.revision}</td><td>${h.time.toFixed(0)} s</td><td>${h.status}</td>` +
+      `<td>${h.impact_time == null ? "–" : h.impact_time.toFixed(0) + " s"}</td><td>${escapeHtml(h.endangered_assets.join(", ") || "–")}</td></tr>`).join("");
+    const axes = w.semi_major_m != null ? `${(w.semi_major_m / 1000).toFixed(1)} × ${(w.semi_minor_m / 1000).toFixed(1)} km` : "–";
+    return `<div class="warning ${w.status}" data-threat="${w.threat_track_number}">` +
+      `<div><b>Threat ${w.threat_track_number}</b> · ${w.status} · revision ${w.revision}</div>` +
+      `<div class="ttl">${countdown}</div>` +
+      `<div>ellipse ${axes} · endangered: ${escapeHtml(w.endangered_assets.join(", ") || "none")}</div>` +
+      `<table><thead><tr><th>rev</th><th>issued</th><th>status</th><th>impact</th><th>assets</th></tr></thead><tbody>${history}</tbody></table></div>`;
+  }).join("");
+}
+
+async function showDetails(map, number) {
+  state.selected = number;
+  renderPicture(map);
+  let data;
+  try {
+    data = await getJSON(`/api/tracks/${number}?nation=${state.nation}`);
+  } catch (err) {
+    $("details").innerHTML = `<dt>error</dt><dd>${escapeHtml(err.message)}</dd>`;
+    return;
+  }
+  const held = state.picture.tracks.find((tr) => tr.track_number === number) || data.latest;
+  const rows = {
+    time: `${held.time.toFixed(0)} s`, category: held.category, identity: held.identity,
+    quality: `${held.quality} / 15`, "position σ": held.pos_sigma_m == null ? "–" : `${held.pos_sigma_m.toFixed(0)} m`,
+    position: `${held.lat_deg.toFixed(4)}°, ${held.lon_deg.toFixed(4)}°, ${(held.alt_m / 1000).toFixed(2)} km`,
+    "course / speed": `${held.course_deg.toFixed(0)}° / ${held.speed_mps.toFixed(0)} m/s`,
+    label: held.label, contributors: held.contributors.join(", "),
+    "source nations": held.contributing_nations.join(", "),
+    latency: held.source_time == null ? "–" : `${(held.time - held.source_time).toFixed(1)} s`,
+    history: `${data.history.length} reports, ${data.history[0].time.toFixed(0)}–${data.latest.time.toFixed(0)} s`,
+  };
+  $("details-title").textContent = String(number);
+  $("details").innerHTML = Object.entries(rows).map(([k, v]) => `<dt>${k}</dt><dd>${escapeHtml(v)}</dd>`).join("");
+  $("details-panel").hidden = false;
+  map.getSource("trail").setData({
+    type: "Feature", properties: {},
+    geometry: { type: "LineString", coordinates: data.history.map((h) => [h.lon_deg, h.lat_deg]) },
+  });
+}
+
+function clearDetails(map) {
+  state.selected = null;
+  $("details-panel").hidden = true;
+  map.getSource("trail").setData(EMPTY);
+  renderPicture(map);
+}
+
+async function load(map, nation, t) {
+  const q = `nation=${encodeURIComponent(nation)}${t == null ? "" : `&t=${t}`}`;
+  const [picture, warnings] = await Promise.all([getJSON(`/api/picture?${q}`), getJSON(`/api/warnings?${q}`)]);
+  applyFrame(map, nation, t ?? picture.time, picture, warnings.warnings);
+}
+
+function applyFrame(map, nation, t, picture, warnings) {
+  state.nation = nation;
+  state.t = t;
+  state.picture = picture;
+  state.warnings = warnings;
+  if (state.selected != null && !picture.tracks.some((tr) => tr.track_number === state.selected)) {
+    state.selected = null;
+    $("details-panel").hidden = true;
+    map.getSource("trail").setData(EMPTY);
+  }
+  renderPicture(map);
+  renderWarnings(map);
+  const k = state.times.findIndex((x) => x === picture.time);
+  if (k >= 0) $("time").value = String(k);
+}
+
+// -- replay over the WebSocket -----------------------------------------------------------------
+
+function stopPlaying() {
+  state.playing = false;
+  $("play").textContent = "▶";
+  if (state.socket) {
+    state.socket.onclose = null;
+    state.socket.close();
+    state.socket = null;
+  }
+}
+
+function startPlaying(map) {
+  stopPlaying();
+  state.playing = true;
+  $("play").textContent = "⏸";
+  const speed = Number($("speed").value);
+  const start = state.mode === "live" ? "" : `&t=${state.t ?? ""}`;
+  const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/picture?nation=${state.nation}&speed=${speed}${start}`);
+  socket.onmessage = (event) => {
+    const frame = JSON.parse(event.data);
+    if (frame.type === "picture") applyFrame(map, frame.nation, frame.time, frame, frame.warnings);
+    else if (frame.type === "end") stopPlaying();
+  };
+  socket.onclose = () => stopPlaying();
+  state.socket = socket;
+}
+
+// -- start --------------------------------------------------------------------------------------
+
+async function main() {
+  const map = new maplibregl.Map({
+    container: "map",
+    style: baseStyle(),
+    center: [137, 37],
+    zoom: 4,
+    fadeDuration: 0, // symbols appear at once: updates are measurable and tests see them
+    attributionControl: { compact: true, customAttribution: "Natural Earth (public domain)" },
+  });
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+  map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-right");
+  await new Promise((resolve) => map.once("load", resolve));
+  addOverlayLayers(map);
+
+  const [nations, times, assets, sensors] = await Promise.all([
+    getJSON("/api/nations"), getJSON("/api/times"), getJSON("/api/assets"), getJSON("/api/sensors"),
+  ]);
+  state.nations = nations;
+  state.times = times.times;
+  state.epoch = times.epoch;
+  state.mode = times.mode;
+  const colour = Object.fromEntries(nations.map((n) => [n.code, n.colour]));
+  $("nation").innerHTML = nations.map((n) => `<option value="${n.code}">${escapeHtml(n.name)} (${n.code})</option>`).join("");
+  $("filter-source").innerHTML = "<option value=\"\">all sources</option>" + nations.map((n) => `<option>${n.code}</option>`).join("");
+  $("time").max = String(Math.max(state.times.length - 1, 0));
+
+  map.getSource("coverage").setData({
+    type: "FeatureCollection",
+    features: sensors.filter((s) => s.coverage).map((s) => ({
+      type: "Feature", geometry: { type: "Polygon", coordinates: [s.coverage] },
+      properties: { id: s.id, colour: colour[s.nation] || "#888888" },
+    })),
+  });
+  map.getSource("assets").setData({
+    type: "FeatureCollection",
+    features: assets.map((a) => ({ type: "Feature", geometry: { type: "Polygon", coordinates: [a.outline] }, properties: { name: a.name } })),
+  });
+
+  const params = new URLSearchParams(location.search);
+  const nation = params.get("nation") || (nations[0] && nations[0].code);
+  const t0 = params.has("t") ? Number(params.get("t")) : state.times.length ? state.times[state.times.length - 1] : null;
+  $("nation").value = nation;
+
+  // Frame the picture area: sensors' coverage and assets, else the tracks.
+  const bounds = new maplibregl.LngLatBounds();
+  for (const s of sensors) if (s.coverage) for (const p of s.coverage) bounds.extend(p);
+  for (const a of assets) bounds.extend([a.lon_deg, a.lat_deg]);
+
+  if (nation) await load(map, nation, t0);
+  for (const tr of state.picture.tracks) bounds.extend([tr.lon_deg, tr.lat_deg]);
+  if (!bounds.isEmpty()) map.fitBounds(bounds, { padding: 30, animate: false });
+
+  $("nation").addEventListener("change", () => {
+    const playing = state.playing;
+    stopPlaying();
+    load(map, $("nation").value, state.t).then(() => { if (playing) startPlaying(map); });
+  });
+  $("time").addEventListener("input", () => {
+    stopPlaying();
+    load(map, state.nation, state.times[Number($("time").value)]);
+  });
+  $("play").addEventListener("click", () => (state.playing ? stopPlaying() : startPlaying(map)));
+  $("speed").addEventListener("change", () => {
+    if (state.playing && state.socket) state.socket.send(JSON.stringify({ speed: Number($("speed").value) }));
+  });
+  for (const [id, key] of [["filter-category", "category"], ["filter-identity", "identity"], ["filter-source", "source"]]) {
+    $(id).addEventListener("change", () => { state.filters[key] = $(id).value; renderPicture(map); });
+  }
+  $("tracks").addEventListener("click", (event) => {
+    const row = event.target.closest("tr[data-tn]");
+    if (row) showDetails(map, Number(row.dataset.tn));
+  });
+  $("details-close").addEventListener("click", () => clearDetails(map));
+  map.on("click", "tracks", (event) => showDetails(map, event.features[0].properties.track_number));
+  map.on("mouseenter", "tracks", () => { map.getCanvas().style.cursor = "pointer"; });
+  map.on("mouseleave", "tracks", () => { map.getCanvas().style.cursor = ""; });
+
+  // Test and benchmark hooks (tests/browser, benchmarks/bench_cop.py).
+  window.kizuna = {
+    map,
+    state,
+    /** Distinct track numbers drawn as symbols right now. */
+    renderedCount() {
+      const drawn = map.queryRenderedFeatures({ layers: ["tracks"] });
+      return new Set(drawn.map((f) => f.properties.track_number)).size;
+    },
+    renderedTrackNumbers() {
+      const drawn = map.queryRenderedFeatures({ layers: ["tracks"] });
+      return [...new Set(drawn.map((f) => f.properties.track_number))].sort((a, b) => a - b);
+    },
+    warningEllipsesDrawn() {
+      return map.queryRenderedFeatures({ layers: ["warning-ellipse"] }).length;
+    },
+    /** Load nation at t and resolve when the map has drawn it; returns milliseconds taken. */
+    async show(nationCode, t) {
+      stopPlaying();
+      $("nation").value = nationCode;
+      const start = performance.now();
+      await load(map, nationCode, t);
+      await idle(map);
+      return performance.now() - start;
+    },
+    /** Draw an already-fetched picture and resolve when drawn; returns milliseconds taken. */
+    async render(picture) {
+      const start = performance.now();
+      applyFrame(map, state.nation, picture.time, picture, state.warnings);
+      await idle(map);
+      return performance.now() - start;
+    },
+    idle: () => idle(map),
+  };
+  await idle(map);
+  window.kizuna.ready = true;
+  document.body.dataset.ready = "true";
+}
+
+main().catch((err) => {
+  console.error(err);
+  document.body.dataset.error = String(err && err.message ? err.message : err);
+});
