@@ -27,7 +27,7 @@ from kizuna.industry.scenario import load_scenario, make_instance
 HERE = Path(__file__).resolve().parents[1]
 SCENARIO = HERE / "scenarios" / "industry" / "base.toml"
 REPEATS = int(os.environ.get("KIZUNA_BENCH_REPEATS", "3"))
-TIME_LIMIT = float(os.environ.get("KIZUNA_BENCH_TIME_LIMIT", "60"))
+TIME_LIMIT = float(os.environ.get("KIZUNA_BENCH_TIME_LIMIT", "300"))
 
 
 def timed(fn: object, repeats: int) -> float:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def plan(
     """Load, build, solve and summarise one scenario."""
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if allow_new_lines is not None:
-        sc.allow_new_lines = allow_new_lines
+        sc = dataclasses.replace(sc, allow_new_lines=allow_new_lines)
     inst = make_instance(sc)
     sol = solve(
         inst, mip_gap=mip_gap, time_limit_s=time_limit_s, on_progress=on_progress, polish=polish
