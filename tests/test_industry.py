@@ -364,3 +364,28 @@ def test_make_result_matches_solution_balances(tmp_path: Path) -> None:
     for r in deliveries:  # backlog[t] = backlog[t-1] + demand - delivered
         owed += r["demand"] - r["delivered"]
         assert r["backlog"] == pytest.approx(owed)
+
+
+def test_capacity_change_by_hand(tmp_path: Path) -> None:
+    # The W line stops in 2026-02: make 4, 0, 4; owe 1, 6, 7 → 14 unit-months x 10 = 140, plus
+    # 7 x 10 x 24 = 1680 at the end; 8 W cost 8 x (1 + 2 x 0.5) = 16. Optimum 1836.
+    outage = '[[capacity_change]]\nplant = "P1"\nitem = "W"\nfrom = "2026-02"\nto = "2026-02"\n'
+    result = plan(write_tiny(tmp_path, scenario=outage + "factor = 0\n"))
+    assert result.summary["total_cost_musd"] == pytest.approx(1836.0, abs=1e-6)
+
+
+def test_committed_line_and_slip_by_hand(tmp_path: Path) -> None:
+    # A committed second W line online 2026-02 (no new lines allowed): capacity 4, 8, 8;
+    # make 4, 6, 5; owe 1 in month 0 → 10; 15 W x 2 = 30. Optimum 40.
+    lines = TINY["lines"].replace("P1,W,4,1,1,", "P1,W,4,1,2,")
+    committed = (
+        "allow_new_lines = false\n"
+        '[[committed_line]]\nplant = "P1"\nitem = "W"\nlines = 1\nonline = "2026-02"\n'
+    )
+    on_time = plan(write_tiny(tmp_path, {"lines": lines}, committed))
+    assert on_time.summary["total_cost_musd"] == pytest.approx(40.0, abs=1e-6)
+    # It slips a month: capacity 4, 4, 8; make 4, 4, 7 (14 C in month 2: 10 made + 4 stocked);
+    # owe 1, 2, 0 → 30; 15 W x 2 = 30. Optimum 60.
+    slip = committed + '[[slip]]\nplant = "P1"\nitem = "W"\nmonths = 1\n'
+    late = plan(write_tiny(tmp_path, {"lines": lines}, slip))
+    assert late.summary["total_cost_musd"] == pytest.approx(60.0, abs=1e-6)

@@ -129,7 +129,7 @@ def plan_command(
             r["plant"],
             r["item"],
             str(r["months_binding"]),
-            f"{r['value_per_month_musd']:,.1f}",
+            f"{r['value_every_month_musd']:,.1f}",
             r["peak_month"],
             f"{r['peak_value_musd']:,.2f}",
         )

@@ -195,7 +195,7 @@ def render(result: PlanResult) -> str:
     bottleneck_chart = bar_chart(
         "Top bottlenecks: value of one more unit (or hour) every month",
         [f"{r['plant']} {r['item']} ({r['kind']}, per {r['per']})" for r in bn],
-        [float(r["value_per_month_musd"]) for r in bn],
+        [float(r["value_every_month_musd"]) for r in bn],
         "M$",
     )
     key_rows = "".join(

@@ -331,7 +331,7 @@ def _bottlenecks(inst: Instance, sol: Solution, months: list[str]) -> pa.Table:
         for k, plant in enumerate(lay.hour_plants.tolist()):
             rows.append(_row("plant hours", d.plants[plant], "*", False, "hour", hours[k], months))
     rows = [r for r in rows if r["months_binding"]]
-    rows.sort(key=lambda r: -float(r["value_per_month_musd"]))  # type: ignore[arg-type]
+    rows.sort(key=lambda r: -float(r["value_every_month_musd"]))  # type: ignore[arg-type]
     return pa.Table.from_pylist(rows, schema=_BOTTLENECK_SCHEMA)
 
 
@@ -345,7 +345,7 @@ _BOTTLENECK_SCHEMA = pa.schema(
         ("months_binding", pa.int64()),
         ("first_binding", pa.string()),
         ("last_binding", pa.string()),
-        ("value_per_month_musd", pa.float64()),
+        ("value_every_month_musd", pa.float64()),
         ("peak_value_musd", pa.float64()),
         ("peak_month", pa.string()),
     ]
@@ -367,7 +367,7 @@ def _row(
         "first_binding": months[binding[0]] if binding.size else "",
         "last_binding": months[binding[-1]] if binding.size else "",
         # one more unit (or hour) of capacity in every month of the horizon is worth this
-        "value_per_month_musd": round(float(value.sum()), 4),
+        "value_every_month_musd": round(float(value.sum()), 4),
         # one more unit in the single most valuable month
         "peak_value_musd": round(float(value[peak]), 4),
         "peak_month": months[peak],
