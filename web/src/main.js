@@ -12,7 +12,10 @@ import countries110 from "world-atlas/countries-110m.json";
 
 const $ = (id) => document.getElementById(id);
 const EMPTY = { type: "FeatureCollection", features: [] };
-const HEADING_LEAD_S = 60; // heading vector: where the track will be in this many seconds
+// Heading vector: where the track will be in this many seconds, capped so fast missiles
+// vectors stay readable.
+const HEADING_LEAD_S = 240;
+const HEADING_MAX_M = 120_000;
 const TABLE_ROWS = 300; // table rows drawn at most (the map shows all tracks)
 const EARTH_RADIUS_M = 6371008.8; // IUGG mean radius, for the short heading-vector offsets
 
@@ -63,7 +66,7 @@ function ensureSymbolImage(map, track) {
 function headingEnd(track) {
   // Small-offset flat-earth step: fine for a display vector of a few tens of kilometres.
   const course = (track.course_deg * Math.PI) / 180;
-  const d = track.speed_mps * HEADING_LEAD_S;
+  const d = Math.min(track.speed_mps * HEADING_LEAD_S, HEADING_MAX_M);
   const dLat = ((d * Math.cos(course)) / EARTH_RADIUS_M) * (180 / Math.PI);
   const cosLat = Math.max(Math.cos((track.lat_deg * Math.PI) / 180), 0.01);
   const dLon = ((d * Math.sin(course)) / (EARTH_RADIUS_M * cosLat)) * (180 / Math.PI);
@@ -147,7 +150,7 @@ function addOverlayLayers(map) {
   map.addLayer({ id: "assets-fill", type: "fill", source: "assets", filter: ["==", ["geometry-type"], "Polygon"], paint: { "fill-color": "#ffd24d", "fill-opacity": 0.25 } });
   map.addLayer({ id: "assets-line", type: "line", source: "assets", filter: ["==", ["geometry-type"], "Polygon"], paint: { "line-color": "#ffd24d", "line-width": 1.5 } });
   map.addLayer({ id: "warning-ellipse", type: "fill", source: "warnings", filter: ["==", ["geometry-type"], "Polygon"], paint: { "fill-color": ["case", ["==", ["get", "status"], "retracted"], "#888888", "#ff2a2a"], "fill-opacity": 0.35 } });
-  map.addLayer({ id: "warning-outline", type: "line", source: "warnings", filter: ["==", ["geometry-type"], "Polygon"], paint: { "line-color": "#ff6060", "line-width": 2 } });
+  map.addLayer({ id: "warning-outline", type: "line", source: "warnings", filter: ["==", ["geometry-type"], "Polygon"], paint: { "line-color": "#ffb0b0", "line-width": 2.5 } });
   map.addLayer({ id: "warning-impact", type: "circle", source: "warnings", filter: ["==", ["geometry-type"], "Point"], paint: { "circle-radius": 4, "circle-color": "#ff2a2a", "circle-stroke-color": "#fff", "circle-stroke-width": 1 } });
   map.addLayer({ id: "trail", type: "line", source: "trail", paint: { "line-color": "#ffffff", "line-opacity": 0.6, "line-width": 1.5 } });
   map.addLayer({ id: "heading", type: "line", source: "picture", filter: ["==", ["geometry-type"], "LineString"], paint: { "line-color": IDENTITY_COLOUR, "line-width": 1.2 } });
@@ -166,10 +169,12 @@ async function getJSON(url) {
   return response.json();
 }
 
+// Resolves once the map has drawn everything it was given: two animation frames (so a render
+// has run since the last change), then either it is settled or we wait for its "idle" event.
 function idle(map) {
   return new Promise((resolve) => {
-    map.once("idle", resolve);
-    map.triggerRepaint();
+    const check = () => (map.loaded() && !map.isMoving() ? resolve() : map.once("idle", resolve));
+    requestAnimationFrame(() => requestAnimationFrame(check));
   });
 }
 
