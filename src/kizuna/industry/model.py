@@ -405,7 +405,7 @@ def solve(
     polished = 0
     t2 = time.perf_counter()
     if duals or polish:
-        x, objective_lp, row_dual, polished = fix_and_polish(m, x, polish)
+        x, objective_lp, row_dual, polished = fix_and_polish(m, x, polish, bound)
         if polished:
             objective = objective_lp
             gap = max(0.0, (objective - bound) / max(abs(objective), 1e-9))
@@ -439,10 +439,11 @@ def trivial_plan(inst: Instance, m: ModelArrays) -> FloatArray:
 
 
 def fix_and_polish(
-    m: ModelArrays, x: FloatArray, polish: bool = True
+    m: ModelArrays, x: FloatArray, polish: bool = True, bound: float = -INF
 ) -> tuple[FloatArray, float, FloatArray, int]:
     """Fix the integer columns at the MIP values, optionally drop unprofitable new lines, and
-    return (x, objective, row duals, lines dropped) of the final fixed LP.
+    return (x, objective, row duals, lines dropped) of the final fixed LP. ``bound`` is the
+    MIP's lower bound: once the plan's cost reaches it, no drop can help and polishing stops.
     """
     columns = np.flatnonzero(m.integer)
     whole = np.round(x[columns])
@@ -469,6 +470,8 @@ def fix_and_polish(
     h.setOptionValue("presolve", "off")
     if polish:
         for k in np.flatnonzero(whole > 0.5).tolist():
+            if best <= bound + 1e-9 * max(1.0, abs(best)):
+                break  # already at the MIP's lower bound: no drop can improve the plan
             col = int(columns[k])
             while whole[k] > 0.5:
                 trials += 1

@@ -130,7 +130,7 @@ def _raw_rows(path: Path) -> tuple[list[str], list[dict[str, object]], list[int 
         records: list[dict[str, object]] = table.to_pylist()
         return list(table.column_names), records, [None] * len(records)
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # tolerate a BOM
             reader = csv.DictReader(handle)
             header = list(reader.fieldnames or [])
             rows: list[dict[str, object]] = []
