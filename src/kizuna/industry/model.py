@@ -405,9 +405,10 @@ def solve(
     polished = 0
     t2 = time.perf_counter()
     if duals or polish:
-        x, objective_lp, row_dual, polished = fix_and_polish(m, x, polish, bound)
-        if polished:
-            objective = objective_lp
+        # the returned x is the fixed LP's: its flows are optimal for the chosen lines, so its
+        # cost is at most the MIP incumbent's (much less after a time-limited solve)
+        x, objective, row_dual, polished = fix_and_polish(m, x, polish, bound)
+        if m.integer.any() and np.isfinite(bound):
             gap = max(0.0, (objective - bound) / max(abs(objective), 1e-9))
     dual_s = time.perf_counter() - t2
     return Solution(
