@@ -101,3 +101,30 @@ def dis_send(
     from kizuna.gateways.dis import send_command
 
     send_command(recording, nation, to, site, application, exercise, _err)
+
+
+@cot_app.command("send")
+def cot_send(
+    recording: Annotated[str, typer.Option("--recording", help="Exercise output directory.")],
+    nation: Annotated[str, typer.Option("--nation", help="Whose picture, e.g. JPN.")],
+    tak: Annotated[
+        str, typer.Option("--tak", help="TAK server: tcp://HOST:PORT or tls://HOST:PORT.")
+    ],
+    cert: Annotated[str | None, typer.Option("--cert", help="Client certificate (PEM).")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Client private key (PEM).")] = None,
+    ca: Annotated[
+        str | None, typer.Option("--ca", help="CA certificate to verify the server (PEM).")
+    ] = None,
+    stale: Annotated[
+        float, typer.Option("--stale", help="Seconds until an event is stale.")
+    ] = 30.0,
+    scenario_time: Annotated[
+        bool,
+        typer.Option("--scenario-time", help="Keep the scenario's UTC times (default: now)."),
+    ] = False,
+) -> None:
+    """Send a recorded picture to a TAK server as Cursor-on-Target events (pytak)."""
+    from kizuna.gateways.tak import TlsFiles, send_command
+
+    tls = TlsFiles(cert, key, ca) if cert is not None and key is not None else None
+    send_command(recording, nation, tak, tls, stale, scenario_time, _err)
