@@ -279,11 +279,19 @@ def keys_init(
         str | None, typer.Option("--scenario", help="Take the nations from this scenario.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace existing key files.")] = False,
+    tls: Annotated[
+        bool,
+        typer.Option("--tls", help="Also a coalition CA and per-nation TLS certs (live mode)."),
+    ] = False,
 ) -> None:
     """Write a key pair per nation (private keys mode 0600) and keyring.json."""
     from kizuna.security.keys import init_keys_command
 
-    init_keys_command(nations, scenario, out, force, console)
+    written = init_keys_command(nations, scenario, out, force, console)
+    if tls:
+        from kizuna.security.certificates import init_certificates_command
+
+        init_certificates_command(written, out, force, console)
 
 
 # Missile warning and C2 planning: `kizuna plan coverage` and `kizuna compare`.
@@ -324,3 +332,98 @@ def compare(
     from kizuna.c2.compare import run_command as run_compare
 
     run_compare(scenario_a, scenario_b, out, console)
+
+
+# Live, distributed mode over Zenoh: `kizuna node`, `kizuna sim --live`, `kizuna status`.
+_ListenOpt = Annotated[
+    list[str] | None,
+    typer.Option("--listen", help="Zenoh endpoint to listen on, e.g. tcp/0.0.0.0:7447 (repeat)."),
+]
+_ConnectOpt = Annotated[
+    list[str] | None,
+    typer.Option("--connect", help="Zenoh endpoint of a peer, e.g. tcp/10.0.0.2:7447 (repeat)."),
+]
+_ExerciseOpt = Annotated[
+    str | None, typer.Option("--exercise", help="Exercise id in the key space (default: name).")
+]
+_TlsOpt = Annotated[
+    str | None,
+    typer.Option("--tls", help="Key directory with tls/ (`kizuna keys init --tls`): mTLS + ACL."),
+]
+
+
+@app.command()
+def node(
+    scenario: Annotated[str, typer.Option("--scenario", help="Scenario TOML file.")],
+    nation: Annotated[str, typer.Option("--nation", help="This node's nation code, e.g. JPN.")],
+    listen: _ListenOpt = None,
+    connect: _ConnectOpt = None,
+    keys: Annotated[
+        str | None, typer.Option("--keys", help="Key directory (default: seeded, sim only).")
+    ] = None,
+    policies: Annotated[
+        str | None, typer.Option("--policies", help="Policy directory (default: by scenario).")
+    ] = None,
+    record: Annotated[
+        str | None, typer.Option("--record", help="Record into DIR/nodes/<NATION>/.")
+    ] = None,
+    exercise: _ExerciseOpt = None,
+    tls: _TlsOpt = None,
+) -> None:
+    """Run one national node live (wall clock, Zenoh) until the live simulator finishes."""
+    import os
+
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from kizuna.runtime.live import run_node_command
+
+    run_node_command(
+        scenario, nation, listen or [], connect or [], keys, policies, record, exercise, tls
+    )
+
+
+@app.command()
+def sim(
+    scenario: Annotated[str, typer.Option("--scenario", help="Scenario TOML file.")],
+    live: Annotated[bool, typer.Option("--live", help="Play in real time over Zenoh.")] = False,
+    speed: Annotated[float, typer.Option("--speed", help="Times real time (e.g. 5).")] = 1.0,
+    listen: _ListenOpt = None,
+    connect: _ConnectOpt = None,
+    record: Annotated[
+        str | None,
+        typer.Option("--record", help="Write plots/truth, merge the nodes' recordings, score."),
+    ] = None,
+    exercise: _ExerciseOpt = None,
+    tls: _TlsOpt = None,
+    start_delay: Annotated[
+        float, typer.Option("--start-delay", help="Wall seconds before scenario time 0.")
+    ] = 2.0,
+) -> None:
+    """Play the world live: each sensor's plots go only to its own nation's node."""
+    from kizuna.errors import InputError
+
+    if not live:
+        raise InputError.single("kizuna sim", "--live", "only live mode exists", None, "--live")
+    from kizuna.runtime.live_sim import run_sim_command
+
+    run_sim_command(
+        scenario, listen or [], connect or [], speed, record, exercise, tls, start_delay, console
+    )
+
+
+@app.command()
+def status(
+    scenario: Annotated[str, typer.Option("--scenario", help="Scenario TOML file.")],
+    connect: _ConnectOpt = None,
+    keys: Annotated[
+        str | None, typer.Option("--keys", help="Key directory (default: seeded).")
+    ] = None,
+    exercise: _ExerciseOpt = None,
+    tls: _TlsOpt = None,
+    listen_s: Annotated[
+        float, typer.Option("--listen-s", help="Seconds to listen for Status messages.")
+    ] = 3.0,
+) -> None:
+    """The alliance at a glance: every node's signed Status (uptime, tracks, links, rejects)."""
+    from kizuna.runtime.live_sim import run_status_command
+
+    run_status_command(scenario, connect or [], keys, exercise, tls, listen_s, console)

@@ -1,0 +1,338 @@
+"""The live simulator (``kizuna sim --live``) and the alliance status view (``kizuna status``).
+
+The simulator plays :meth:`kizuna.sim.world.World.scans` against the wall clock at ``speed``×
+real time and publishes each scan's plots only on its owner nation's key
+(``kizuna/EX/sim/plots/<NATION>``), so a nation's node never sees another nation's raw sensor
+data — as in the exercise, sharing happens only through signed, labelled envelopes. It also
+publishes the exercise :class:`Clock` twice a second (late joiners learn the time from it) and
+``finished=True`` at the end.
+
+With ``record_dir`` it writes the plots and the truth, waits for the nodes' recordings
+(``record_dir/nodes/<NATION>/``), merges them into ``record_dir/recording/`` with the
+exercise's schemas and scores the run with :func:`kizuna.metrics.exercise.score`, so
+``kizuna report record_dir`` works on a live run as on an exercise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from kizuna.errors import InputError
+from kizuna.record.recorder import ENVELOPES_SCHEMA, PICTURES_SCHEMA, Recorder
+from kizuna.runtime.zenoh_transport import (
+    SIM_SUBJECT,
+    VIEWER_SUBJECT,
+    Clock,
+    Tls,
+    TransportConfig,
+    check_endpoint,
+    check_exercise_id,
+    clock_key,
+    encode_clock,
+    encode_plots,
+    open_session,
+    plots_key,
+    status_key,
+)
+from kizuna.scenario import Scenario
+from kizuna.sim.output import write_parquet
+from kizuna.sim.world import World
+
+CLOCK_PERIOD_S = 0.5
+
+
+def transport_for(
+    scenario: Scenario,
+    exercise: str | None,
+    listen: list[str],
+    connect: list[str],
+    tls_dir: str | Path | None,
+    subject: str,
+) -> tuple[str, TransportConfig]:
+    """(exercise id, transport config) from CLI options; ``subject`` names the certificate."""
+    ex = check_exercise_id(exercise or scenario.name)
+    for e in listen:
+        check_endpoint(e, "--listen")
+    for e in connect:
+        check_endpoint(e, "--connect")
+    tls = Tls.from_dir(tls_dir, subject) if tls_dir is not None else None
+    if tls is not None:
+        plain = [e for e in [*listen, *connect] if not e.startswith("tls/")]
+        if plain:
+            raise InputError.single(
+                "--listen/--connect", "", "TLS is on but the endpoint is not tls/", plain[0],
+                "tls/HOST:PORT",
+            )  # fmt: skip
+    nations = tuple(n.code for n in scenario.nation)
+    return ex, TransportConfig(tuple(listen), tuple(connect), tls, nations, ex)
+
+
+@dataclass
+class SimResult:
+    scans: int
+    plots: int
+    wall_seconds: float
+    late_scans: int  # published more than one scan period after their time (host too slow)
+    metrics: dict[str, Any] | None
+
+
+async def _play(
+    scenario: Scenario,
+    exercise: str,
+    session: Any,
+    speed: float,
+    start_delay_s: float,
+    recorder: Recorder | None,
+) -> tuple[int, int, int]:
+    world = World(scenario)
+    start_unix = time.time() + start_delay_s
+    clock = Clock(start_unix, speed, scenario.duration_s)
+    nation_of = [s.nation for s in scenario.sensor]
+    publishers = {
+        n.code: session.declare_publisher(plots_key(exercise, n.code)) for n in scenario.nation
+    }
+    clock_pub = session.declare_publisher(clock_key(exercise))
+
+    async def tick_clock() -> None:
+        while True:
+            clock_pub.put(encode_clock(clock))
+            await asyncio.sleep(CLOCK_PERIOD_S)
+
+    clock_task = asyncio.create_task(tick_clock())
+    scans = plots = late = 0
+    try:
+        for t, batch in world.scans(0.0, scenario.duration_s):
+            due = start_unix + t / speed
+            wait = due - time.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            elif -wait * speed > 1.0:
+                late += 1
+            if recorder is not None:
+                recorder.plots(batch)
+            if len(batch):
+                nation = nation_of[int(batch.sensor_index[0])]
+                publishers[nation].put(encode_plots(batch))
+                plots += len(batch)
+            scans += 1
+        # Let the nodes' last reporting interval happen before saying we are done.
+        end = start_unix + (scenario.duration_s + 0.5) / speed
+        await asyncio.sleep(max(0.0, end - time.time()))
+    finally:
+        clock_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await clock_task
+    done = Clock(start_unix, speed, scenario.duration_s, finished=True)
+    for _ in range(3):
+        clock_pub.put(encode_clock(done))
+        await asyncio.sleep(0.1)
+    return scans, plots, late
+
+
+def run_live_sim(
+    scenario: Scenario,
+    exercise: str,
+    transport: TransportConfig,
+    speed: float = 1.0,
+    record_dir: str | Path | None = None,
+    start_delay_s: float = 2.0,
+    wait_for_nodes_s: float = 30.0,
+) -> SimResult:
+    """Play the scenario live; merge and score the recording when ``record_dir`` is given."""
+    if not (speed > 0 and math.isfinite(speed)):
+        raise InputError.single("--speed", "", "must be a positive number", speed, "e.g. 1 or 5")
+    started = time.perf_counter()
+    recorder = Recorder(Path(record_dir) / "sim", scenario) if record_dir else None
+    session = open_session(transport)
+    try:
+        scans, plots, late = asyncio.run(
+            _play(scenario, exercise, session, speed, start_delay_s, recorder)
+        )
+    finally:
+        session.close()
+    metrics = None
+    if recorder is not None and record_dir is not None:
+        interval = 2.0
+        ticks = interval * np.arange(1, math.floor(scenario.duration_s / interval) + 1)
+        recorder.close(World(scenario).truth_samples(ticks))
+        metrics = merge_recordings(record_dir, scenario, wait_for_nodes_s, exercise)
+    return SimResult(scans, plots, time.perf_counter() - started, late, metrics)
+
+
+def merge_recordings(
+    record_dir: str | Path,
+    scenario: Scenario,
+    wait_for_nodes_s: float = 30.0,
+    source: str = "",
+) -> dict[str, Any]:
+    """Merge ``DIR/sim`` and ``DIR/nodes/*`` into the exercise layout and score it.
+
+    Waits up to ``wait_for_nodes_s`` for every nation's recording; nations that never wrote one
+    are listed under ``missing_nodes`` in ``metrics.json``.
+    """
+    out = Path(record_dir)
+    codes = [n.code for n in scenario.nation]
+
+    def part(code: str) -> Path:
+        return out / "nodes" / code / "recording" / "pictures.parquet"
+
+    deadline = time.monotonic() + wait_for_nodes_s
+    while time.monotonic() < deadline and not all(part(c).exists() for c in codes):
+        time.sleep(0.2)
+    time.sleep(0.5)  # a node writes envelopes then pictures: let the last file finish
+    present = [c for c in codes if part(c).exists()]
+    (out / "recording").mkdir(parents=True, exist_ok=True)
+    pictures = [pq.read_table(part(c)) for c in present]
+    envelopes = [pq.read_table(part(c).with_name("envelopes.parquet")) for c in present]
+    pic = pa.concat_tables(pictures) if pictures else PICTURES_SCHEMA.empty_table()
+    env = pa.concat_tables(envelopes) if envelopes else ENVELOPES_SCHEMA.empty_table()
+    order = {c: i for i, c in enumerate(codes)}
+    nation_rank = pa.array([order[n] for n in pic.column("nation").to_pylist()], pa.int64())
+    pic = pic.append_column("_rank", nation_rank).sort_by(
+        [("time", "ascending"), ("_rank", "ascending"), ("track_number", "ascending")]
+    )
+    pic = pic.drop_columns(["_rank"])
+    env = env.sort_by([("time_sent", "ascending"), ("sender", "ascending")])
+    write_parquet(pic.cast(PICTURES_SCHEMA), out / "recording" / "pictures.parquet")
+    write_parquet(env.cast(ENVELOPES_SCHEMA), out / "recording" / "envelopes.parquet")
+    write_parquet(
+        pq.read_table(out / "sim" / "recording" / "plots.parquet"),
+        out / "recording" / "plots.parquet",
+    )
+    write_parquet(pq.read_table(out / "sim" / "truth.parquet"), out / "truth.parquet")
+    metrics: dict[str, Any] = {
+        "scenario": source or scenario.name,
+        "mode": "live",
+        "sim_seconds": scenario.duration_s,
+        "missing_nodes": [c for c in codes if c not in present],
+    }
+    from kizuna.metrics.exercise import score
+
+    metrics.update(score(out, scenario))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return metrics
+
+
+def run_sim_command(
+    scenario_path: str | Path,
+    listen: list[str],
+    connect: list[str],
+    speed: float,
+    record_dir: str | Path | None,
+    exercise: str | None,
+    tls_dir: str | Path | None,
+    start_delay_s: float,
+    console: Any,
+) -> SimResult:
+    """``kizuna sim --live``."""
+    from kizuna.scenario import load_scenario
+
+    scenario = load_scenario(scenario_path)
+    ex, transport = transport_for(scenario, exercise, listen, connect, tls_dir, SIM_SUBJECT)
+    result = run_live_sim(scenario, ex, transport, speed, record_dir, start_delay_s)
+    console.print(
+        f"live sim {scenario.name} (exercise {ex}): {result.scans} scans, {result.plots} plots "
+        f"in {result.wall_seconds:.1f} wall s at {speed:g}x; {result.late_scans} late scans"
+    )
+    if result.metrics is not None:
+        missing = result.metrics.get("missing_nodes") or []
+        commonality = result.metrics.get("commonality")
+        console.print(
+            f"recording merged into {record_dir}/ (metrics.json, report.html)"
+            + (f"; commonality {json.dumps(commonality)[:200]}" if commonality else "")
+            + (f"; no recording from {', '.join(missing)}" if missing else "")
+        )
+    return result
+
+
+# -- kizuna status ------------------------------------------------------------------------
+def collect_status(
+    scenario: Scenario,
+    exercise: str,
+    transport: TransportConfig,
+    keyring: Any,
+    listen_s: float = 3.0,
+) -> dict[str, Any]:
+    """Listen to every node's signed Status for ``listen_s``; the latest valid one per nation.
+
+    Returns ``{nation: Status}``; unsigned or forged statuses are ignored (counted under
+    ``"_rejected"``).
+    """
+    from kizuna.messages import Status
+    from kizuna.security.signing import Opened, Verifier
+
+    verifier = Verifier(keyring, me=None, max_age_s=math.inf, max_future_s=math.inf)
+    found: dict[str, Any] = {}
+    rejected: dict[str, int] = {}
+    received: list[bytes] = []
+    session = open_session(transport)
+    try:
+        sub = session.declare_subscriber(
+            status_key(exercise, "*"), lambda s: received.append(s.payload.to_bytes())
+        )
+        time.sleep(listen_s)
+        sub.undeclare()
+    finally:
+        session.close()
+    for data in list(received):
+        opened = verifier.open(data, 0.0)
+        if isinstance(opened, Opened) and isinstance(opened.payload, Status):
+            found[opened.sender] = opened.payload
+        else:
+            reason = getattr(opened, "reason", "not a status")
+            rejected[reason] = rejected.get(reason, 0) + 1
+    return {"nodes": found, "rejected": rejected}
+
+
+def run_status_command(
+    scenario_path: str | Path,
+    connect: list[str],
+    keys_dir: str | Path | None,
+    exercise: str | None,
+    tls_dir: str | Path | None,
+    listen_s: float,
+    console: Any,
+) -> dict[str, Any]:
+    """``kizuna status``: one row per nation — uptime, tracks, links, rejections."""
+    from rich.table import Table
+
+    from kizuna.runtime.exercise import exercise_keys
+    from kizuna.scenario import load_scenario
+
+    scenario = load_scenario(scenario_path)
+    ex, transport = transport_for(scenario, exercise, [], connect, tls_dir, VIEWER_SUBJECT)
+    keys = exercise_keys(scenario, keys_dir)
+    keyring = next(iter(keys.values())).keyring
+    seen = collect_status(scenario, ex, transport, keyring, listen_s)
+    table = Table(title=f"kizuna status — exercise {ex}")
+    for col in ("nation", "state", "scenario t", "uptime", "local", "picture", "links", "rejected"):
+        table.add_column(col, justify="right" if col not in ("nation", "links") else "left")
+    for n in scenario.nation:
+        s = seen["nodes"].get(n.code)
+        if s is None:
+            table.add_row(n.code, "[red]silent[/]", "", "", "", "", "", "")
+            continue
+        links = " ".join(
+            f"{a}:[{'green' if v == 'up' else 'red' if v == 'down' else 'yellow'}]{v}[/]"
+            for a, v in sorted(s.links.items())
+        )
+        table.add_row(
+            n.code, "[green]up[/]", f"{s.time:.0f} s", f"{s.uptime_s:.0f} s",
+            str(s.local_tracks), str(s.picture_tracks), links,
+            str(sum(s.rejected.values())),
+        )  # fmt: skip
+    console.print(table)
+    if seen["rejected"]:
+        console.print(f"ignored status messages: {seen['rejected']}")
+    return seen

@@ -1,0 +1,222 @@
+"""Live mode: three national nodes and the live simulator as separate processes on loopback.
+
+Each test starts real ``kizuna`` processes, bounds them in time and kills whatever is left.
+Measured figures are printed (run with ``-s`` to see them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from kizuna.errors import InputError
+from kizuna.plots import PlotBatch
+from kizuna.runtime.zenoh_transport import (
+    Clock,
+    access_control,
+    check_endpoint,
+    check_exercise_id,
+    decode_clock,
+    decode_plots,
+    encode_clock,
+    encode_plots,
+)
+
+DATA = Path(__file__).parent / "data" / "live"
+TRILATERAL = DATA / "trilateral.toml"
+KIZUNA = str(Path(sys.executable).parent / "kizuna")
+NATIONS = ("USA", "JPN", "AUS")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Alliance:
+    """The live simulator and one node per nation, each a ``kizuna`` process."""
+
+    def __init__(self, tmp: Path, speed: float, scenario: Path = TRILATERAL) -> None:
+        self.tmp = tmp
+        self.speed = speed
+        self.scenario = scenario
+        self.exercise = "t" + uuid.uuid4().hex[:10]
+        self.record = tmp / "run"
+        self.ports = {name: free_port() for name in ("SIM", *NATIONS)}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+
+    def endpoint(self, name: str) -> str:
+        return f"tcp/127.0.0.1:{self.ports[name]}"
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log = (self.tmp / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            [KIZUNA, *args], stdout=log, stderr=subprocess.STDOUT, env=self.env
+        )
+
+    def start_sim(self, start_delay_s: float = 3.0) -> None:
+        self._spawn(
+            "SIM",
+            ["sim", "--scenario", str(self.scenario), "--live", "--speed", str(self.speed),
+             "--listen", self.endpoint("SIM"), "--record", str(self.record),
+             "--exercise", self.exercise, "--start-delay", str(start_delay_s)],
+        )  # fmt: skip
+
+    def start_node(self, nation: str) -> None:
+        others = [n for n in ("SIM", *NATIONS) if n != nation]
+        connect = [a for n in others for a in ("--connect", self.endpoint(n))]
+        self._spawn(
+            nation,
+            ["node", "--scenario", str(self.scenario), "--nation", nation,
+             "--listen", self.endpoint(nation), *connect, "--record", str(self.record),
+             "--exercise", self.exercise],
+        )  # fmt: skip
+
+    def wait(self, name: str, timeout: float) -> int:
+        return self.procs[name].wait(timeout=timeout)
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text(errors="replace")
+
+    def stop_all(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+        for p in self.procs.values():
+            p.wait(timeout=10)
+
+
+@pytest.fixture
+def alliance(tmp_path: Path) -> Iterator[Alliance]:
+    a = Alliance(tmp_path, speed=10.0)
+    try:
+        yield a
+    finally:
+        a.stop_all()
+
+
+def numbers_by_time(pictures: Path) -> dict[str, dict[float, set[int]]]:
+    table = pq.read_table(pictures, columns=["time", "nation", "track_number"]).to_pydict()
+    out: dict[str, dict[float, set[int]]] = {}
+    for t, n, k in zip(table["time"], table["nation"], table["track_number"], strict=True):
+        out.setdefault(n, {}).setdefault(round(t, 3), set()).add(k)
+    return out
+
+
+def jaccard(a: set[int], b: set[int]) -> float:
+    return len(a & b) / max(1, len(a | b))
+
+
+# -- units -------------------------------------------------------------------------------------
+def _batch(n: int) -> PlotBatch:
+    rng = np.random.default_rng(1)
+    return PlotBatch(
+        time=rng.random(n), sensor_index=np.arange(n, dtype=np.int32) % 3,
+        kind=np.zeros(n, np.int32), range_m=rng.random(n) * 1e5, azimuth_rad=rng.random(n),
+        elevation_rad=rng.random(n), sigma_range_m=np.full(n, 30.0),
+        sigma_azimuth_rad=np.full(n, 1e-3), sigma_elevation_rad=np.full(n, 1e-3),
+        sensor_ecef=rng.random((n, 3)) * 6e6, sensor_lat_rad=rng.random(n),
+        sensor_lon_rad=rng.random(n), sensor_alt_m=rng.random(n), truth_id=np.arange(n) - 1,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("n", [0, 1, 17])
+def test_plots_round_trip(n: int) -> None:
+    batch = _batch(n)
+    back = decode_plots(encode_plots(batch))
+    for name in batch.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(back, name), getattr(batch, name))
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"\x93\x01", encode_plots(_batch(3))[:-5], encode_clock(Clock(1.0, 2.0, 3.0))]
+)
+def test_bad_plot_bytes_raise_input_error(data: bytes) -> None:
+    with pytest.raises(InputError):
+        decode_plots(data, "kizuna/x/sim/plots/JPN")
+
+
+def test_clock_round_trip_and_time() -> None:
+    c = decode_clock(encode_clock(Clock(100.0, 5.0, 300.0)))
+    assert c.scenario_time(102.0) == pytest.approx(10.0)
+    with pytest.raises(InputError):
+        decode_clock(b"\xc1")
+
+
+@pytest.mark.parametrize("bad", ["", "a/b", "x*", "has space"])
+def test_bad_exercise_id(bad: str) -> None:
+    with pytest.raises(InputError):
+        check_exercise_id(bad)
+
+
+@pytest.mark.parametrize("bad", ["127.0.0.1:7447", "tcp/127.0.0.1", "ftp/host:1"])
+def test_bad_endpoint(bad: str) -> None:
+    with pytest.raises(InputError):
+        check_endpoint(bad, "--connect")
+
+
+def test_access_control_gives_each_nation_only_its_own_key_space() -> None:
+    acl = access_control("ex1", ("USA", "JPN"))
+    assert acl["default_permission"] == "deny"
+    rules = {r["id"]: r for r in acl["rules"]}
+    assert rules["usa-writes"]["key_exprs"] == ["kizuna/ex1/USA/**"]
+    assert rules["jpn-writes"]["key_exprs"] == ["kizuna/ex1/JPN/**"]
+    assert rules["usa-writes"]["flows"] == ["ingress"]
+    policy_of = {tuple(p["subjects"]): p["rules"] for p in acl["policies"]}
+    assert policy_of[("usa",)] == ["usa-writes"]
+    subjects = {s["id"]: s["cert_common_names"] for s in acl["subjects"]}
+    assert subjects["jpn"] == ["JPN"]
+
+
+def test_cli_rejects_bad_options(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [KIZUNA, "node", "--scenario", str(TRILATERAL), "--nation", "FRA"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 2 and "FRA" in run.stderr and "Traceback" not in run.stderr
+    run = subprocess.run(
+        [KIZUNA, "sim", "--scenario", str(TRILATERAL), "--live", "--connect", "nonsense"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 2 and "nonsense" in run.stderr and "Traceback" not in run.stderr
+
+
+# -- three nodes and the simulator -------------------------------------------------------------
+def test_three_nodes_converge_and_score(alliance: Alliance) -> None:
+    for n in NATIONS:
+        alliance.start_node(n)
+    alliance.start_sim()
+    # 120 s of scenario at 10x is 12 s; start-up, merge and scoring take more on a busy host.
+    rc = alliance.wait("SIM", timeout=120)
+    assert rc == 0, alliance.log("SIM")
+    for n in NATIONS:
+        assert alliance.wait(n, timeout=15) == 0, alliance.log(n)
+    metrics = json.loads((alliance.record / "metrics.json").read_text())
+    assert metrics["missing_nodes"] == []
+    exercise_commonality = 0.9017  # `kizuna exercise tests/data/live/trilateral.toml`
+    print(f"\nlive commonality {metrics['commonality']:.3f} (exercise {exercise_commonality})")
+    assert metrics["commonality"] > exercise_commonality - 0.15
+    by_time = numbers_by_time(alliance.record / "recording" / "pictures.parquet")
+    late = [t for t in by_time["USA"] if t >= 80.0]
+    assert late
+    for a, b in (("USA", "JPN"), ("USA", "AUS"), ("JPN", "AUS")):
+        scores = [jaccard(by_time[a].get(t, set()), by_time[b].get(t, set())) for t in late]
+        print(f"{a}-{b}: same track numbers, median Jaccard {np.median(scores):.2f}")
+        assert np.median(scores) >= 0.8
+    envelopes = pq.read_table(alliance.record / "recording" / "envelopes.parquet").to_pydict()
+    outcomes = set(envelopes["outcome"])
+    assert "delivered" in outcomes
+    assert not any(o.startswith("rejected") for o in outcomes), outcomes
