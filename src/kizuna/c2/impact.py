@@ -34,7 +34,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from kizuna.geo import ecef_to_enu_matrix, ecef_to_geodetic, geodetic_to_ecef
+from kizuna.geo import (
+    WGS84_A,
+    WGS84_B,
+    ecef_to_enu_matrix,
+    ecef_to_geodetic,
+    geodetic_to_ecef,
+)
 from kizuna.plots import F64
 from kizuna.sim.ballistic import fly_to_ground
 from kizuna.track.filters import sigma_points
@@ -69,7 +75,9 @@ class ImpactPrediction:
     def __len__(self) -> int:
         return int(self.impact_time.shape[0])
 
-    def contains(self, points_ecef: npt.ArrayLike, probability_quantile: float = CHI2_2DOF_95):
+    def contains(
+        self, points_ecef: npt.ArrayLike, probability_quantile: float = CHI2_2DOF_95
+    ) -> npt.NDArray[np.bool_]:
         """True where ``points_ecef`` (N, 3) lies inside each row's ellipse (default 95 %)."""
         return np.asarray(mahalanobis_ground(self, points_ecef) <= probability_quantile)
 
@@ -176,7 +184,7 @@ def predict_impact(
 
 
 def back_propagate_to_ground(
-    time: npt.ArrayLike, state: npt.ArrayLike, step_s: float = 5.0, max_time_s: float = 3600.0
+    time: npt.ArrayLike, state: npt.ArrayLike, step_s: float = 10.0, max_time_s: float = 3600.0
 ) -> tuple[F64, F64]:
     """Ballistic launch-point estimate: fly states (N, 6) backwards to the ground.
 
@@ -204,7 +212,7 @@ def back_propagate_to_ground(
             a = previous[down]
             lo = np.zeros(a.shape[0])
             hi = np.full(a.shape[0], step_s)
-            for _ in range(40):  # 5 s / 2^40 ≈ 5 ps
+            for _ in range(30):  # 10 s / 2^30 ≈ 10 ns
                 mid = 0.5 * (lo + hi)
                 s = model.propagate(a, -mid)
                 above = _height(s[:, :3]) > 0.0
@@ -222,5 +230,10 @@ def back_propagate_to_ground(
 
 
 def _height(position: F64) -> F64:
-    _, _, alt = ecef_to_geodetic(position)
-    return np.asarray(alt, float)
+    """Radial height above the WGS84 ellipsoid (…,): |r| minus the ellipsoid's radius in the
+    same direction — same zero set and sign as the geodetic height, a few flops (the
+    simulator's ground test, kizuna.sim.ballistic)."""
+    r2 = np.sum(position * position, axis=-1)
+    rho2 = position[..., 0] ** 2 + position[..., 1] ** 2
+    surface = 1.0 / np.sqrt(rho2 / (r2 * WGS84_A**2) + position[..., 2] ** 2 / (r2 * WGS84_B**2))
+    return np.asarray(np.sqrt(r2) - surface, float)

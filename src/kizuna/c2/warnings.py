@@ -83,6 +83,7 @@ class _Threat:
     clear_since: float | None = None
     last: Warning | None = None
     last_sent: float = -math.inf
+    launch_from_track_at: float = -math.inf
     closed: bool = False
 
 
@@ -137,26 +138,42 @@ class WarningManager:
         tt = np.full(numbers.size, float(t)) if times is None else np.asarray(times, float)
         touched: list[_Threat] = []
         if numbers.size:
-            prediction = predict_impact(tt, x, p)
-            launch_times, launch_points = back_propagate_to_ground(tt, x)
-            pairs = ballistic_threats(
-                prediction, float(t), self.assets, threat_ids=list(range(numbers.size))
-            )
             _, _, altitude = ecef_to_geodetic(x[:, :3])
             speed = np.linalg.norm(x[:, 3:], axis=1)
             missile_like = (speed > self.config.min_speed_mps) | (
                 altitude > self.config.min_altitude_m
             )
+            # Aircraft-like rows and tracks coasting at or below the ground (after impact) are
+            # not threats; predicting them would only waste time.
+            keep = np.flatnonzero(missile_like & (altitude > 0.0))
+            numbers, x, p, tt = numbers[keep], x[keep], p[keep], tt[keep]
+        if numbers.size:
+            prediction = predict_impact(tt, x, p)
+            pairs = ballistic_threats(
+                prediction, float(t), self.assets, threat_ids=list(range(numbers.size))
+            )
+            needs_launch: list[tuple[int, _Threat]] = []
             for k, number in enumerate(numbers.tolist()):
-                if not prediction.valid[k] or not missile_like[k]:
-                    continue  # not coming down, or aircraft-like: not a ballistic threat
+                if not prediction.valid[k] or prediction.impact_time[k] <= t:
+                    continue  # not coming down (yet), or already down
                 threat = self._threat_for_track(int(number), float(tt[k]), x[k])
                 threat.impact = _row(prediction, k)
                 threat.endangered = tuple(pr.asset for pr in pairs if pr.threat == k)
-                if threat.launch is None and np.isfinite(launch_times[k]):
-                    threat.launch_time = float(launch_times[k])
-                    threat.launch_point = launch_points[k]
+                if threat.launch is None and t - threat.launch_from_track_at >= (
+                    self.config.min_update_interval_s
+                ):
+                    needs_launch.append((k, threat))
                 touched.append(threat)
+            if needs_launch:
+                # Ballistic back-propagation only for threats without an IR launch estimate,
+                # at most once per update interval each (it is the costly part).
+                rows = np.array([k for k, _ in needs_launch])
+                launch_times, launch_points = back_propagate_to_ground(tt[rows], x[rows])
+                for j, (_, threat) in enumerate(needs_launch):
+                    threat.launch_from_track_at = float(t)
+                    if np.isfinite(launch_times[j]):
+                        threat.launch_time = float(launch_times[j])
+                        threat.launch_point = launch_points[j]
         touched += self._expire(float(t))
         return self._emit(float(t), touched)
 
