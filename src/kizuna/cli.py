@@ -324,6 +324,10 @@ def compare(
     out: Annotated[
         str, typer.Option("--out", help="Output directory (A/ and B/ exercise outputs).")
     ] = "out/compare",
+    policies: Annotated[
+        str | None,
+        typer.Option("--policies", help="Policy directory for both (default: each scenario's)."),
+    ] = None,
 ) -> None:
     """Run two exercises of the same situation and print every metric side by side."""
     import os
@@ -331,7 +335,7 @@ def compare(
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `kizuna exercise` (tiny LAPACK calls)
     from kizuna.c2.compare import run_command as run_compare
 
-    run_compare(scenario_a, scenario_b, out, console)
+    run_compare(scenario_a, scenario_b, out, console, policies)
 
 
 # Live, distributed mode over Zenoh: `kizuna node`, `kizuna sim --live`, `kizuna status`.

@@ -109,7 +109,9 @@ def _fmt(x: float | None) -> str:
     return f"{x:.4g}"
 
 
-def _run_one(path: str, scenario: Scenario, out_dir: Path) -> dict[str, Any]:
+def _run_one(
+    path: str, scenario: Scenario, out_dir: Path, policies_dir: str | None
+) -> dict[str, Any]:
     from kizuna.runtime.exercise import (
         default_policy_dir,
         exercise_keys,
@@ -122,7 +124,7 @@ def _run_one(path: str, scenario: Scenario, out_dir: Path) -> dict[str, Any]:
         only = scenario.nation[0].code
         policies = Policies([Policy.parse(f'nation = "{only}"\n', f"<no allies: {only}>")])
     else:
-        policies = load_policies(scenario, default_policy_dir(path))
+        policies = load_policies(scenario, policies_dir or default_policy_dir(path))
     result = run_exercise(
         scenario, out_dir, policies, exercise_keys(scenario, None), scenario_source=path
     )
@@ -130,9 +132,13 @@ def _run_one(path: str, scenario: Scenario, out_dir: Path) -> dict[str, Any]:
 
 
 def run_command(
-    path_a: str, path_b: str, out_dir: str, console: object
+    path_a: str, path_b: str, out_dir: str, console: object, policies_dir: str | None = None
 ) -> list[tuple[str, float | None, float | None]]:
-    """``kizuna compare``: check, run both, print the table; returns the rows."""
+    """``kizuna compare``: check, run both, print the table; returns the rows.
+
+    Policies: ``policies_dir`` for both runs if given, else each scenario's default directory
+    (:func:`kizuna.runtime.exercise.default_policy_dir`).
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -141,8 +147,8 @@ def run_command(
     b = load_scenario(path_b)
     check_comparable(a, b, path_b)
     out = Path(out_dir)
-    metrics_a = _run_one(path_a, a, out / "A")
-    metrics_b = _run_one(path_b, b, out / "B")
+    metrics_a = _run_one(path_a, a, out / "A", policies_dir)
+    metrics_b = _run_one(path_b, b, out / "B", policies_dir)
     rows = side_by_side(metrics_a, metrics_b)
     table = Table(title=f"kizuna compare — A: {path_a}  B: {path_b}")
     table.add_column("metric")
