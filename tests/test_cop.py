@@ -264,3 +264,24 @@ api_schema.config.generation.update(
 def test_openapi_conformance_and_no_server_errors(case: schemathesis.Case) -> None:
     # Every response must match the declared schema and status codes; none may be a 5xx.
     case.call_and_validate()
+
+
+# -- the SVG snapshot for the after-action report -------------------------------------------------
+
+
+def test_render_map_svg_draws_every_track_and_the_warning(recording: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from kizuna.cop import render_map_svg
+
+    svg = render_map_svg(recording, "USA", 30.0)
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    tracks = [g for g in root.iter(f"{ns}g")]
+    assert len(tracks) == N_TRACKS - N_TRACKS // JPN_ONLY_EVERY
+    titles = [t.text or "" for t in root.iter(f"{ns}title")]
+    assert any(t.startswith(f"threat {BALLISTIC_TRACK} revision 1") for t in titles)
+    assert "Kanazawa" in titles
+    assert "USA picture, T+30 s" in svg
+    with pytest.raises(InputError, match="unknown nation"):
+        render_map_svg(recording, "FRA", 30.0)

@@ -28,4 +28,6 @@ const css = [
 ].join("\n");
 writeFileSync(join(out, "app.css"), css);
 copyFileSync(join(here, "src", "index.html"), join(out, "index.html"));
+// Land for the Python SVG snapshot (kizuna.cop.snapshot): Natural Earth 1:50m, public domain.
+copyFileSync(join(here, "node_modules", "world-atlas", "land-50m.json"), join(out, "land-50m.json"));
 console.log(`built ${out}`);

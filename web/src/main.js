@@ -431,6 +431,23 @@ async function main() {
       return performance.now() - start;
     },
     idle: () => idle(map),
+    /** Mean milliseconds per frame over n repaints of an unchanged picture. */
+    async frameTime(n) {
+      const start = performance.now();
+      for (let i = 0; i < n; i++) {
+        await new Promise((resolve) => { map.once("render", resolve); map.triggerRepaint(); });
+      }
+      return (performance.now() - start) / n;
+    },
+    /** Benchmark baseline: milliseconds to draw n symbols with milsymbol, uncached. */
+    symbolCost(n) {
+      const start = performance.now();
+      for (let i = 0; i < n; i++) {
+        const canvas = new ms.Symbol(sidc({ identity: "hostile", category: "air" }), { size: 18 }).asCanvas(2);
+        canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+      }
+      return performance.now() - start;
+    },
   };
   await idle(map);
   window.kizuna.ready = true;
