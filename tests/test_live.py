@@ -67,11 +67,12 @@ class Alliance:
             [KIZUNA, *args], stdout=log, stderr=subprocess.STDOUT, env=self.env
         )
 
-    def start_sim(self, start_delay_s: float = 3.0) -> None:
+    def start_sim(self, start_delay_s: float = 3.0, record: bool = True) -> None:
+        recording = ["--record", str(self.record)] if record else []
         self._spawn(
             "SIM",
             ["sim", "--scenario", str(self.scenario), "--live", "--speed", str(self.speed),
-             "--listen", self.endpoint("SIM"), "--record", str(self.record),
+             "--listen", self.endpoint("SIM"), *recording,
              "--exercise", self.exercise, "--start-delay", str(start_delay_s)],
         )  # fmt: skip
 

@@ -311,6 +311,18 @@ class LiveNode:
             self._session.close()
             self.close_recording()
 
+    def summary(self) -> str:
+        c = self.counters
+        return (
+            f"node {self.nation} (exercise {self.options.exercise}): "
+            f"catch-up replies {self.catchup_replies}, answered {c['catchup:answered']}; "
+            f"sent {c['sent:envelopes']} envelopes ({c['sent:bytes']:,} B); "
+            f"rejected {sum(self.node.counts('rejected').values())}; "
+            f"picture {len(self.node.fuser.picture(self.now()) if self.clock else [])} tracks; "
+            f"minted {self.node.fuser.events.get('minted', 0)}, "
+            f"adopted {self.node.fuser.events.get('adopted', 0)}"
+        )
+
     def stop(self) -> None:
         self._stop = True
 
@@ -371,6 +383,7 @@ def run_node_command(
         ),
     )
     asyncio.run(live.run())
+    print(live.summary(), flush=True)
     return live
 
 

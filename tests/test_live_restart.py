@@ -1,0 +1,111 @@
+"""Live mode: a node killed with SIGKILL and restarted catches up with the allied picture;
+every node's signed Status shows the alliance (what ``kizuna status`` prints).
+
+Run with ``-s`` to see the measured catch-up times.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kizuna.runtime.exercise import exercise_keys
+from kizuna.runtime.live_sim import collect_status
+from kizuna.runtime.zenoh_transport import (
+    Clock,
+    TransportConfig,
+    clock_key,
+    decode_clock,
+    open_session,
+)
+from kizuna.scenario import load_scenario
+from test_live import NATIONS, Alliance, jaccard, numbers_by_time
+
+
+def wait_for_clock(alliance: Alliance, timeout: float) -> Clock:
+    """Listen to the simulator's clock like a node does."""
+    heard: list[bytes] = []
+    session = open_session(TransportConfig(connect=(alliance.endpoint("SIM"),)))
+    try:
+        sub = session.declare_subscriber(
+            clock_key(alliance.exercise), lambda s: heard.append(s.payload.to_bytes())
+        )
+        deadline = time.monotonic() + timeout
+        while not heard and time.monotonic() < deadline:
+            time.sleep(0.1)
+        sub.undeclare()
+    finally:
+        session.close()
+    assert heard, "no clock from the live simulator"
+    return decode_clock(heard[-1])
+
+
+def wait_scenario_time(clock: Clock, t: float) -> None:
+    time.sleep(max(0.0, t / clock.speed + clock.start_unix - time.time()))
+
+
+@pytest.mark.slow
+def test_sigkill_and_restart_catches_up(tmp_path: Path) -> None:
+    alliance = Alliance(tmp_path, speed=4.0)
+    try:
+        for n in NATIONS:
+            alliance.start_node(n)
+        alliance.start_sim(start_delay_s=3.0, record=False)
+        clock = wait_for_clock(alliance, timeout=60)
+
+        # Status: every node up, every link up, nothing rejected (what `kizuna status` shows).
+        wait_scenario_time(clock, 30.0)
+        scenario = load_scenario(alliance.scenario)
+        keyring = next(iter(exercise_keys(scenario, None).values())).keyring
+        seen = collect_status(
+            scenario,
+            alliance.exercise,
+            TransportConfig(connect=(alliance.endpoint("SIM"),)),
+            keyring,
+            listen_s=2.0,
+        )
+        assert set(seen["nodes"]) == set(NATIONS)
+        for n, s in seen["nodes"].items():
+            print(f"\nstatus {n}: t={s.time:.0f} local={s.local_tracks} "
+                  f"picture={s.picture_tracks} links={s.links} rejected={s.rejected}")  # fmt: skip
+            assert s.picture_tracks > 0 and s.uptime_s > 0
+            assert set(s.links) == set(NATIONS) - {n}
+            assert all(v == "up" for v in s.links.values()), s.links
+            assert sum(s.rejected.values()) == 0
+
+        alliance.procs["JPN"].send_signal(signal.SIGKILL)
+        alliance.procs["JPN"].wait(timeout=10)
+        killed_at = clock.scenario_time(time.time())
+        alliance.start_node("JPN")
+        restarted_wall = time.time()
+        assert alliance.wait("SIM", timeout=120) == 0, alliance.log("SIM")
+        for n in NATIONS:
+            assert alliance.wait(n, timeout=20) == 0, alliance.log(n)
+    finally:
+        alliance.stop_all()
+
+    jpn = numbers_by_time(alliance.record / "nodes" / "JPN" / "recording" / "pictures.parquet")
+    usa = numbers_by_time(alliance.record / "nodes" / "USA" / "recording" / "pictures.parquet")
+    times = sorted(jpn["JPN"])
+    assert times and times[0] > killed_at
+    first = times[0]
+    caught = next(
+        t for t in times if usa["USA"].get(t) and jaccard(jpn["JPN"][t], usa["USA"][t]) >= 0.8
+    )
+    after = [jaccard(jpn["JPN"][t], usa["USA"].get(t, set())) for t in times if t >= caught]
+    process_start_s = (first - killed_at) / clock.speed
+    catch_up_s = (caught - first) / clock.speed
+    print(
+        f"JPN killed at scenario t={killed_at:.1f} s; restarted process ticking after "
+        f"{process_start_s:.1f} wall s (interpreter start-up, restart launched "
+        f"{restarted_wall - clock.start_unix - killed_at / clock.speed:.1f} s after kill); "
+        f"same track numbers as USA {catch_up_s:.1f} wall s after its first tick "
+        f"(median Jaccard afterwards {np.median(after):.2f})"
+    )
+    assert "catch-up replies 0," not in alliance.log("JPN")  # the restarted node asked allies
+    assert catch_up_s <= 10.0
+    assert np.median(after) >= 0.8
