@@ -36,3 +36,8 @@ lint: setup
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache
+
+# Rebuild the COP front end (web/ -> src/kizuna/cop/static, committed) from package-lock.json.
+.PHONY: web
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build

@@ -285,3 +285,22 @@ def test_render_map_svg_draws_every_track_and_the_warning(recording: Path) -> No
     assert "USA picture, T+30 s" in svg
     with pytest.raises(InputError, match="unknown nation"):
         render_map_svg(recording, "FRA", 30.0)
+
+
+def test_live_websocket_pushes_each_new_picture(tmp_path: Path) -> None:
+    import kizuna.cop.server as server
+
+    write_synthetic_recording(tmp_path, SCENARIO, 4, (1.0, 2.0))
+    store = PictureStore(tmp_path)
+    server.LIVE_POLL_S, saved = 0.05, server.LIVE_POLL_S
+    try:
+        with (
+            TestClient(create_app(store, live=True)) as live_client,
+            live_client.websocket_connect("/ws/picture?nation=JPN") as ws,
+        ):
+            assert live_client.get("/api/times").json()["mode"] == "live"
+            assert ws.receive_json()["time"] == 2.0  # the latest picture at once
+            write_synthetic_recording(tmp_path, SCENARIO, 4, (1.0, 2.0, 3.0))
+            assert ws.receive_json()["time"] == 3.0  # pushed when the recording grew
+    finally:
+        server.LIVE_POLL_S = saved
