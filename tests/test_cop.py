@@ -304,3 +304,22 @@ def test_live_websocket_pushes_each_new_picture(tmp_path: Path) -> None:
             assert ws.receive_json()["time"] == 3.0  # pushed when the recording grew
     finally:
         server.LIVE_POLL_S = saved
+
+
+def test_warnings_from_two_issuers_of_one_threat_stay_apart(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    write_synthetic_recording(tmp_path, SCENARIO, 4, TIMES)
+    path = tmp_path / "recording" / "warnings.parquet"
+    usa = pq.read_table(path)
+    jpn = usa.set_column(
+        usa.schema.get_field_index("issuer"), "issuer", pa.array(["JPN"] * usa.num_rows)
+    ).filter(pc.equal(usa["revision"], 0))
+    pq.write_table(pa.concat_tables([usa, jpn]), path)
+    held = PictureStore(tmp_path).warnings_at("JPN", 30.0)
+    assert sorted((w["issuer"], w["revision"], len(w["history"])) for w in held) == [
+        ("JPN", 0, 1),
+        ("USA", 1, 2),
+    ]

@@ -225,7 +225,7 @@ function renderWarnings(map) {
       `<td>${h.impact_time == null ? "–" : h.impact_time.toFixed(0) + " s"}</td><td>${escapeHtml(h.endangered_assets.join(", ") || "–")}</td></tr>`).join("");
     const axes = w.semi_major_m != null ? `${(w.semi_major_m / 1000).toFixed(1)} × ${(w.semi_minor_m / 1000).toFixed(1)} km` : "–";
     return `<div class="warning ${w.status}" data-threat="${w.threat_track_number}">` +
-      `<div><b>Threat ${w.threat_track_number}</b> · ${w.status} · revision ${w.revision}</div>` +
+      `<div><b>Threat ${w.threat_track_number}</b>${w.issuer ? ` from ${escapeHtml(w.issuer)}` : ""} · ${w.status} · revision ${w.revision}</div>` +
       `<div class="ttl">${countdown}</div>` +
       `<div>ellipse ${axes} · endangered: ${escapeHtml(w.endangered_assets.join(", ") || "none")}</div>` +
       `<table><thead><tr><th>rev</th><th>issued</th><th>status</th><th>impact</th><th>assets</th></tr></thead><tbody>${history}</tbody></table></div>`;

@@ -11,12 +11,12 @@ report on the same interval). A nation's picture at ``t`` is its rows at the lat
 ``≤ t`` — an empty picture if it held nothing then (the recorder writes no rows for an empty
 picture, so we must not fall back to an older time).
 
-Warnings contract (``warnings.parquet``, written by the C2 work when it lands; every column but
-``time``, ``nation`` and ``threat_track_number`` optional): time, nation (the node holding the
-warning), threat_track_number, revision, status (new|update|retracted), launch_time,
-impact_x/impact_y/impact_z (ECEF m) or impact_lat_deg/impact_lon_deg, semi_major_m,
-semi_minor_m, orientation_rad (major axis clockwise from true north), impact_time,
-endangered_assets (comma-joined), label.
+Warnings contract (``warnings.parquet``, written by :mod:`kizuna.c2.node_warnings`; every column
+but ``time``, ``nation`` and ``threat_track_number`` optional): time, nation (the node holding the
+warning), issuer (the node that issued it), threat_track_number, revision, status
+(new|update|retracted), launch_time, impact_x/impact_y/impact_z (ECEF m) or
+impact_lat_deg/impact_lon_deg, semi_major_m, semi_minor_m, orientation_rad (major axis clockwise
+from true north), impact_time, endangered_assets (comma-joined), label.
 """
 
 from __future__ import annotations
@@ -353,9 +353,12 @@ class PictureStore:
         mask = (w["nation"] == nation) & (w["time"] <= t)
         rows = np.flatnonzero(mask)
         out: list[dict[str, Any]] = []
+        # One warning = one (issuing node, threat) pair: allies may each warn of the same threat,
+        # each with its own revision sequence.
+        issuers = w["issuer"][rows].astype(str) if "issuer" in w else np.full(len(rows), "")
         threats = w["threat_track_number"][rows]
-        for threat in dict.fromkeys(threats.tolist()):
-            history = rows[threats == threat]
+        for issuer, threat in dict.fromkeys(zip(issuers.tolist(), threats.tolist(), strict=True)):
+            history = rows[(threats == threat) & (issuers == issuer)]
             revisions = [self._warning_row(int(r)) for r in history]
             latest = dict(revisions[-1])
             latest["history"] = [
@@ -391,6 +394,7 @@ class PictureStore:
         assets = get("endangered_assets")
         return {
             "threat_track_number": int(get("threat_track_number")),
+            "issuer": str(get("issuer")) if get("issuer") is not None else None,
             "time": float(get("time")),
             "revision": int(get("revision") or 0),
             "status": str(status) if status is not None else "new",

@@ -95,6 +95,7 @@ class WarningRevisionOut(BaseModel):
 
 class WarningOut(BaseModel):
     threat_track_number: int
+    issuer: str | None
     time: float
     revision: int
     status: str

@@ -31,6 +31,7 @@ WARNINGS_SCHEMA = pa.schema(
     [
         ("time", pa.float64()),
         ("nation", pa.string()),
+        ("issuer", pa.string()),
         ("threat_track_number", pa.int64()),
         ("revision", pa.int64()),
         ("status", pa.string()),
@@ -125,7 +126,7 @@ def _write_warnings(out: Path, times: tuple[float, ...]) -> None:
     for nation in ("USA", "JPN"):
         for t, revision, status, major, minor in revisions:
             row = (
-                t, nation, BALLISTIC_TRACK, revision, status, 0.0, *impact, major, minor,
+                t, nation, "USA", BALLISTIC_TRACK, revision, status, 0.0, *impact, major, minor,
                 math.radians(110.0), t + 400.0, "Kanazawa", SHARED_LABEL,
             )  # fmt: skip
             for name, value in zip(rows, row, strict=True):
