@@ -286,3 +286,94 @@ def test_bad_urls_are_input_errors() -> None:
             tak.check_url(url)
     with pytest.raises(InputError, match="cannot connect"):
         tak.send_events([b"<event/>"], f"tcp://127.0.0.1:{free_port()}")
+
+
+def write_recording(out: Path) -> Path:
+    """A tiny exercise output directory: two snapshots of JPN's picture, one of USA's."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from kizuna.record.recorder import PICTURES_SCHEMA
+
+    pic = _picture(2)
+    c = pic.columns  # type: ignore[attr-defined]
+    rows = []
+    for t in (10.0, 12.0):
+        for i in range(2):
+            rows.append(
+                {
+                    "time": t, "nation": "JPN", "track_number": int(c["track_number"][i]),
+                    "x": float(c["x"][i]), "y": float(c["y"][i]), "z": float(c["z"][i]),
+                    "vx": float(c["vx"][i]), "vy": float(c["vy"][i]), "vz": float(c["vz"][i]),
+                    "pos_sigma_m": 80.0, "quality": 5, "category": "cruise",
+                    "identity": "hostile", "contributors": "JPN-A,USA-B",
+                    "contributing_nations": "JPN,USA", "label": "SECRET REL TO JPN,USA",
+                    "source_time": t - 0.5,
+                }
+            )  # fmt: skip
+    rows.append({**rows[0], "nation": "USA"})
+    (out / "recording").mkdir(parents=True)
+    table = pa.Table.from_pylist(rows, schema=PICTURES_SCHEMA)
+    pq.write_table(table, out / "recording" / "pictures.parquet")
+    return out
+
+
+def test_cli_cot_send_to_taky(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kizuna.cli import app
+
+    rec = write_recording(tmp_path / "ex")
+    with run_taky(tmp_path, tls=False) as server:
+        observer = Observer(server)
+        try:
+            observer.announce()
+            time.sleep(0.5)
+            args = ["cot", "send", "--recording", str(rec), "--nation", "JPN", "--tak", server.url]
+            res = CliRunner().invoke(app, [*args, "--all"])
+            assert res.exit_code == 0, res.output
+            got = observer.read_events(4)
+            latest_run = CliRunner().invoke(app, args)
+            assert latest_run.exit_code == 0, latest_run.output
+            latest = observer.read_events(2)
+        finally:
+            observer.close()
+    assert len(got) == 4  # 2 snapshots × 2 tracks
+    newest = max(datetime.fromisoformat(e.get("time", "").replace("Z", "+00:00")) for e in got)
+    assert abs((datetime.now(UTC) - newest).total_seconds()) < 60  # rebased onto now
+    assert all(e.get("type") == "a-h-A-W-M" for e in got)
+    assert len(latest) == 2 and "sent 2 CoT events from 1 snapshots" in latest_run.output
+    res = CliRunner().invoke(
+        app, ["cot", "send", "--recording", str(rec), "--nation", "AUS", "--tak", server.url]
+    )
+    assert isinstance(res.exception, InputError) and "no picture rows" in str(res.exception)
+
+
+def test_cli_cat062_and_dis_send_from_a_recording(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kizuna.cli import app
+    from kizuna.gateways import asterix, dis
+
+    rec = write_recording(tmp_path / "ex")
+    out = tmp_path / "jpn.c062"
+    with asterix.UdpReceiver() as rx:
+        res = CliRunner().invoke(
+            app,
+            ["asterix", "cat062", "--recording", str(rec), "--nation", "JPN", "--out", str(out),
+             "--to", f"127.0.0.1:{rx.port}"],
+        )  # fmt: skip
+        assert res.exit_code == 0, res.output
+        got = rx.receive(count=2, timeout_s=5.0)
+    decoded = asterix.decode_file(out)
+    assert [r.items["040"] for r in decoded.records] == [10000, 10001, 10000, 10001]
+    assert len(got.records) == 4 and got.rejections == []
+    with dis.DisReceiver() as drx:
+        res = CliRunner().invoke(
+            app,
+            ["dis", "send", "--recording", str(rec), "--nation", "JPN",
+             "--to", f"127.0.0.1:{drx.port}"],
+        )  # fmt: skip
+        assert res.exit_code == 0, res.output
+        dgot = drx.receive(count=4, timeout_s=5.0)
+    assert sorted(e.entity for e in dgot.entities) == [10000, 10000, 10001, 10001]

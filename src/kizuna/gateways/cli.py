@@ -122,9 +122,12 @@ def cot_send(
         bool,
         typer.Option("--scenario-time", help="Keep the scenario's UTC times (default: now)."),
     ] = False,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every snapshot, oldest first (default: the newest).")
+    ] = False,
 ) -> None:
     """Send a recorded picture to a TAK server as Cursor-on-Target events (pytak)."""
     from kizuna.gateways.tak import TlsFiles, send_command
 
     tls = TlsFiles(cert, key, ca) if cert is not None and key is not None else None
-    send_command(recording, nation, tak, tls, stale, scenario_time, _err)
+    send_command(recording, nation, tak, tls, stale, scenario_time, _err, every)

@@ -5,9 +5,10 @@ pytak (github.com/snstac/pytak) opens the connection from a ``COT_URL`` (``tcp:/
 CA that signed the server's certificate). Kizuna writes each event's bytes to that stream; the
 server (e.g. taky, FreeTAKServer, TAK Server) routes them to its clients.
 
-The CLI sends a recorded picture: every snapshot of one nation, oldest first, each track one
-event. By default times are rebased so that the newest snapshot is "now" (a TAK client hides
-events whose stale time has passed); ``--scenario-time`` keeps the scenario's own UTC times.
+The CLI sends a recorded picture: the newest snapshot of one nation (``--all``: every snapshot,
+oldest first), each track one event. By default times are rebased so that the newest snapshot
+is "now" (a TAK client hides events whose stale time has passed); ``--scenario-time`` keeps the
+scenario's own UTC times.
 """
 
 from __future__ import annotations
@@ -159,6 +160,7 @@ def send_command(
     stale_s: float,
     scenario_time: bool,
     err: Any,
+    every_snapshot: bool = False,
 ) -> None:
     """``kizuna cot send``: a recorded picture (all snapshots of one nation) to a TAK server."""
     from kizuna.gateways.picture import load_recording
@@ -167,6 +169,8 @@ def send_command(
     if stale_s <= 0:
         raise InputError.single("--stale", "", "must be positive", got=stale_s)
     tables = list(load_recording(recording, nation))
+    if not every_snapshot:
+        tables = tables[-1:]  # a TAK client shows the latest state; older events are stale
     offset = 0.0
     if not scenario_time and tables:
         last = tables[-1]
