@@ -20,6 +20,7 @@ from kizuna.runtime.zenoh_transport import (
     TransportConfig,
     clock_key,
     decode_clock,
+    envelope_key,
     open_session,
 )
 from kizuna.scenario import load_scenario
@@ -44,6 +45,28 @@ def wait_for_clock(alliance: Alliance, timeout: float) -> Clock:
     return decode_clock(heard[-1])
 
 
+def replay_one_envelope(alliance: Alliance, sender: str, receiver: str, copies: int) -> int:
+    """Capture one envelope from ``sender`` to ``receiver`` and publish it again ``copies``
+    times, as an attacker with access to the network would."""
+    captured: list[bytes] = []
+    key = envelope_key(alliance.exercise, sender, receiver)
+    session = open_session(TransportConfig(connect=(alliance.endpoint("SIM"),)))
+    try:
+        sub = session.declare_subscriber(key, lambda s: captured.append(s.payload.to_bytes()))
+        deadline = time.monotonic() + 20
+        while not captured and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sub.undeclare()
+        assert captured, "no envelope to capture"
+        time.sleep(0.5)
+        for _ in range(copies):
+            session.put(key, captured[0])
+        time.sleep(0.5)
+    finally:
+        session.close()
+    return copies
+
+
 def wait_scenario_time(clock: Clock, t: float) -> None:
     time.sleep(max(0.0, t / clock.speed + clock.start_unix - time.time()))
 
@@ -55,9 +78,14 @@ def test_sigkill_and_restart_catches_up(tmp_path: Path) -> None:
         for n in NATIONS:
             alliance.start_node(n)
         alliance.start_sim(start_delay_s=3.0, record=False)
-        clock = wait_for_clock(alliance, timeout=60)
+        clock = wait_for_clock(alliance, timeout=120)
 
-        # Status: every node up, every link up, nothing rejected (what `kizuna status` shows).
+        # An attacker on the (plain TCP) network replays a captured USA->JPN envelope.
+        wait_scenario_time(clock, 16.0)
+        replays = replay_one_envelope(alliance, "USA", "JPN", copies=3)
+
+        # Status: every node up, every link up (what `kizuna status` shows); only JPN has
+        # rejected anything, and only as replays.
         wait_scenario_time(clock, 30.0)
         scenario = load_scenario(alliance.scenario)
         keyring = next(iter(exercise_keys(scenario, None).values())).keyring
@@ -75,7 +103,11 @@ def test_sigkill_and_restart_catches_up(tmp_path: Path) -> None:
             assert s.picture_tracks > 0 and s.uptime_s > 0
             assert set(s.links) == set(NATIONS) - {n}
             assert all(v == "up" for v in s.links.values()), s.links
-            assert sum(s.rejected.values()) == 0
+            if n == "JPN":
+                print(f"replayed {replays} copies; JPN rejected {s.rejected}")
+                assert s.rejected == {"replayed": replays}
+            else:
+                assert sum(s.rejected.values()) == 0
 
         alliance.procs["JPN"].send_signal(signal.SIGKILL)
         alliance.procs["JPN"].wait(timeout=10)

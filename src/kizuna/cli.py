@@ -401,6 +401,10 @@ def sim(
     start_delay: Annotated[
         float, typer.Option("--start-delay", help="Wall seconds before scenario time 0.")
     ] = 2.0,
+    wait_for_nodes: Annotated[
+        float,
+        typer.Option("--wait-for-nodes", help="Wait up to S s for every node first (0: don't)."),
+    ] = 60.0,
 ) -> None:
     """Play the world live: each sensor's plots go only to its own nation's node."""
     from kizuna.errors import InputError
@@ -410,8 +414,9 @@ def sim(
     from kizuna.runtime.live_sim import run_sim_command
 
     run_sim_command(
-        scenario, listen or [], connect or [], speed, record, exercise, tls, start_delay, console
-    )
+        scenario, listen or [], connect or [], speed, record, exercise, tls, start_delay, console,
+        wait_for_nodes,
+    )  # fmt: skip
 
 
 @app.command()

@@ -52,6 +52,7 @@ from kizuna.record.recorder import Recorder
 from kizuna.runtime.zenoh_transport import (
     Clock,
     TransportConfig,
+    alive_key,
     catchup_key,
     clock_key,
     decode_clock,
@@ -153,6 +154,7 @@ class LiveNode:
             session.declare_subscriber(plots_key(ex, me), on_sample("plots")),
             session.declare_subscriber(inbox_selector(ex, me), on_sample("envelope")),
             session.declare_queryable(catchup_key(ex, me, "*"), on_query),
+            session.liveliness().declare_token(alive_key(ex, me)),
         ]
 
     def _request_catchup(self) -> None:

@@ -36,6 +36,7 @@ from kizuna.runtime.zenoh_transport import (
     Clock,
     Tls,
     TransportConfig,
+    alive_key,
     check_endpoint,
     check_exercise_id,
     clock_key,
@@ -43,6 +44,7 @@ from kizuna.runtime.zenoh_transport import (
     encode_plots,
     open_session,
     plots_key,
+    sender_of_key,
     status_key,
 )
 from kizuna.scenario import Scenario
@@ -85,6 +87,20 @@ class SimResult:
     wall_seconds: float
     late_scans: int  # published more than one scan period after their time (host too slow)
     metrics: dict[str, Any] | None
+
+
+def wait_for_nodes(session: Any, exercise: str, nations: list[str], timeout_s: float) -> list[str]:
+    """Wait until every nation's node holds its liveliness token (or ``timeout_s`` passes);
+    return the nations heard."""
+    deadline = time.monotonic() + timeout_s
+    heard: set[str] = set()
+    while True:
+        for reply in session.liveliness().get(alive_key(exercise, "*"), timeout=1.0):
+            if reply.ok is not None:
+                heard.add(sender_of_key(str(reply.ok.key_expr)))
+        if set(nations) <= heard or time.monotonic() >= deadline:
+            return sorted(heard & set(nations))
+        time.sleep(0.2)
 
 
 async def _play(
@@ -148,14 +164,22 @@ def run_live_sim(
     record_dir: str | Path | None = None,
     start_delay_s: float = 2.0,
     wait_for_nodes_s: float = 30.0,
+    wait_for_start_s: float = 60.0,
 ) -> SimResult:
-    """Play the scenario live; merge and score the recording when ``record_dir`` is given."""
+    """Play the scenario live; merge and score the recording when ``record_dir`` is given.
+
+    Scenario time 0 is ``start_delay_s`` after every nation's node is up (liveliness tokens),
+    or after ``wait_for_start_s`` if some never come (they join late and catch up).
+    """
     if not (speed > 0 and math.isfinite(speed)):
         raise InputError.single("--speed", "", "must be a positive number", speed, "e.g. 1 or 5")
     started = time.perf_counter()
     recorder = Recorder(Path(record_dir) / "sim", scenario) if record_dir else None
     session = open_session(transport)
     try:
+        if wait_for_start_s > 0:
+            codes = [n.code for n in scenario.nation]
+            wait_for_nodes(session, exercise, codes, wait_for_start_s)
         scans, plots, late = asyncio.run(
             _play(scenario, exercise, session, speed, start_delay_s, recorder)
         )
@@ -234,13 +258,17 @@ def run_sim_command(
     tls_dir: str | Path | None,
     start_delay_s: float,
     console: Any,
+    wait_for_start_s: float = 60.0,
 ) -> SimResult:
     """``kizuna sim --live``."""
     from kizuna.scenario import load_scenario
 
     scenario = load_scenario(scenario_path)
     ex, transport = transport_for(scenario, exercise, listen, connect, tls_dir, SIM_SUBJECT)
-    result = run_live_sim(scenario, ex, transport, speed, record_dir, start_delay_s)
+    result = run_live_sim(
+        scenario, ex, transport, speed, record_dir, start_delay_s,
+        wait_for_start_s=wait_for_start_s,
+    )  # fmt: skip
     console.print(
         f"live sim {scenario.name} (exercise {ex}): {result.scans} scans, {result.plots} plots "
         f"in {result.wall_seconds:.1f} wall s at {speed:g}x; {result.late_scans} late scans"

@@ -7,6 +7,7 @@ prefix, which Zenoh access control enforces when TLS is on)::
     kizuna/EX/<FROM>/to/<TO>          signed Envelope(ReportBatch) from FROM for TO
     kizuna/EX/<FROM>/status           signed Envelope(Status), recipient "" (anyone)
     kizuna/EX/<FROM>/catchup/<TO>     queryable: FROM's current reports for TO (late joiners)
+    kizuna/EX/<FROM>/alive            liveliness token while FROM's node runs
     kizuna/EX/sim/plots/<NATION>      PlotBatch of NATION's own sensors (simulator only)
     kizuna/EX/sim/clock               the simulator's clock: start instant and speed
 
@@ -68,6 +69,11 @@ def status_key(exercise: str, nation: str) -> str:
 
 def catchup_key(exercise: str, holder: str, requester: str) -> str:
     return f"kizuna/{exercise}/{holder}/catchup/{requester}"
+
+
+def alive_key(exercise: str, nation: str) -> str:
+    """A node's liveliness token: the simulator waits for every nation's before starting."""
+    return f"kizuna/{exercise}/{nation}/alive"
 
 
 def plots_key(exercise: str, nation: str) -> str:
