@@ -323,6 +323,76 @@ BROKEN: list[tuple[str, str, str, list[str], str | None]] = [
         None,
     ),
     (
+        "oth-without-skip-zone",
+        'kind = "radar"',
+        'kind = "oth_radar"\nsigma_el_deg = 5.0',
+        ["sensor[0].min_range_km", "an oth_radar needs min_range_km", "skip zone"],
+        "[[sensor]]",
+    ),
+    (
+        "oth-skip-zone-beyond-max-range",
+        'kind = "radar"',
+        'kind = "oth_radar"\nsigma_el_deg = 5.0\nmin_range_km = 900.0',
+        ["sensor[0].min_range_km", "below max_range_km", "900", "< 600 km"],
+        "min_range_km = 900.0",
+    ),
+    (
+        "oth-negative-skip-zone",
+        'kind = "radar"',
+        'kind = "oth_radar"\nsigma_el_deg = 5.0\nmin_range_km = -5.0',
+        ["sensor[0].min_range_km", "needs min_range_km", "-5"],
+        "min_range_km = -5.0",
+    ),
+    (
+        "oth-claims-elevation",
+        'kind = "radar"',
+        'kind = "oth_radar"\nmin_range_km = 100.0',
+        ["sensor[0].sigma_el_deg", "no usable elevation", ">= 1 degrees"],
+        None,
+    ),
+    (
+        "oth-with-elevation-limits",
+        'kind = "radar"',
+        'kind = "oth_radar"\nsigma_el_deg = 5.0\nmin_range_km = 100.0\nmin_elevation_deg = 1.0',
+        ["sensor[0].min_elevation_deg", "not used by kind 'oth_radar'"],
+        "min_elevation_deg = 1.0",
+    ),
+    (
+        "oth-without-site",
+        'kind = "radar"\nsite = { lat_deg = 35.77, lon_deg = 135.22, alt_m = 150.0 }',
+        'kind = "oth_radar"\nsigma_el_deg = 5.0\nmin_range_km = 100.0',
+        ["sensor[0].site", "an oth_radar needs a site"],
+        None,
+    ),
+    (
+        "radar-min-range-beyond-max",
+        "max_range_km = 600.0",
+        "max_range_km = 600.0\nmin_range_km = 600.0",
+        ["sensor[0].min_range_km", "below max_range_km"],
+        "min_range_km = 600.0",
+    ),
+    (
+        "radar-negative-min-range",
+        "max_range_km = 600.0",
+        "max_range_km = 600.0\nmin_range_km = -1.0",
+        ["sensor[0].min_range_km", "out of range", ">= 0 km"],
+        "min_range_km = -1.0",
+    ),
+    (
+        "space-ir-with-min-range",
+        "period_s = 4.0",
+        "period_s = 4.0\nmin_range_km = 10.0",
+        ["sensor[3].min_range_km", "not for kind 'space_ir'"],
+        "min_range_km = 10.0",
+    ),
+    (
+        "ship-with-site",
+        "speed_mps = 8.0",
+        "speed_mps = 8.0\nsite = { lat_deg = 1.0, lon_deg = 2.0 }",
+        ["sensor[1].site", "only for radar/oth_radar"],
+        "site = { lat_deg = 1.0",
+    ),
+    (
         "radar-with-orbit",
         "clutter_rate = 2.0",
         "clutter_rate = 2.0\norbit = { altitude_km = 800.0 }",
@@ -534,6 +604,18 @@ def test_base_fixture_is_valid() -> None:
     assert scenario.epoch.tzinfo is not None and scenario.epoch.utcoffset().total_seconds() == 0
     assert scenario.epoch.tzinfo == UTC
     assert scenario.threat[0].route is not None and len(scenario.threat[0].route) == 2
+
+
+def test_oth_radar_is_valid_and_min_range_defaults_to_zero_elsewhere() -> None:
+    text = BASE_TEXT.replace(
+        'kind = "radar"',
+        'kind = "oth_radar"\nsigma_el_deg = 5.0\nmin_range_km = 400.0\nmax_range_km = 3000.0',
+        1,
+    ).replace("max_range_km = 600.0", "", 1)
+    scenario = parse_scenario(text, "oth.toml")
+    oth = scenario.sensor_by_id("R1")
+    assert (oth.kind, oth.min_range_km, oth.max_range_km) == ("oth_radar", 400.0, 3000.0)
+    assert scenario.sensor_by_id("S1").min_range_km == 0.0
 
 
 def test_every_problem_is_collected_not_just_the_first() -> None:

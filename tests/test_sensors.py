@@ -6,18 +6,30 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pymap3d.vincenty import vreckon
 from scipy import stats
 
-from kizuna.geo import aer_to_ecef, ecef_to_aer, ecef_to_geodetic, geodetic_to_ecef
-from kizuna.plots import KIND_RADAR, KIND_SPACE_IR
+from kizuna.geo import (
+    EARTH_MEAN_RADIUS_M,
+    aer_to_ecef,
+    ecef_to_aer,
+    ecef_to_geodetic,
+    geodetic_to_ecef,
+    radar_horizon_m,
+)
+from kizuna.plots import KIND_RADAR, KIND_SPACE_IR, PlotBatch
 from kizuna.scenario import Orbit, Point, Sensor
 from kizuna.sim import sensors as sensors_module
 from kizuna.sim.platforms import FixedSite, OrbitPlatform, RoutePlatform, platform_for
 from kizuna.sim.sensors import (
+    OTH_CEILING_M,
+    OthRadarModel,
     RadarModel,
     SensorPose,
     SpaceIrModel,
     component_rng,
+    elevation_at_height,
+    sensor_model,
     stable_hash64,
     swerling1_pd,
     swerling1_snr,
@@ -410,3 +422,170 @@ def test_component_rng_is_stable_and_independent_per_component() -> None:
         0.6732349681140626,
         0.4810421898799183,
     ]
+
+
+# --- HF over-the-horizon (sky-wave) radar -----------------------------------------------------
+OTH_SITE = Point(lat_deg=-23.0, lon_deg=134.0, alt_m=700.0)
+
+
+def oth(**overrides: object) -> Sensor:
+    fields: dict[str, object] = {
+        "id": "oth",
+        "nation": "AUS",
+        "kind": "oth_radar",
+        "site": OTH_SITE,
+        "period_s": 20.0,
+        "sigma_range_m": 5_000.0,
+        "sigma_az_deg": 0.5,
+        "sigma_el_deg": 5.0,
+        "ref_range_km": 2_000.0,
+        "ref_rcs_m2": 10.0,
+        "ref_pd": 0.8,
+        "pfa": 1e-6,
+        "boresight_az_deg": 0.0,
+        "fov_az_deg": 90.0,
+        "min_range_km": 1_000.0,
+        "max_range_km": 3_000.0,
+        "clutter_rate": 0.0,
+    }
+    fields.update(overrides)
+    return Sensor(**fields)  # type: ignore[arg-type]
+
+
+def ground_targets(
+    site: Point, ground_km: list[float], az_deg: list[float], alt_m: float
+) -> np.ndarray:
+    """ECEF of targets at ground distances and bearings from the site (geodesic), at alt_m."""
+    lat, lon = vreckon(
+        site.lat_deg, site.lon_deg, np.asarray(ground_km) * 1e3, np.asarray(az_deg, float)
+    )
+    return geodetic_to_ecef(np.radians(lat), np.radians(lon), np.full(len(ground_km), alt_m))
+
+
+def test_oth_model_is_chosen_for_the_oth_kind_only() -> None:
+    assert isinstance(sensor_model(oth(), 0), OthRadarModel)
+    assert type(sensor_model(radar(), 0)) is RadarModel
+    model = sensor_model(oth(), 3)
+    assert (model.sensor_index, model.min_range_m, model.max_range_m) == (3, 1e6, 3e6)
+
+
+def test_oth_sees_beyond_the_horizon_inside_its_band_where_a_radar_cannot() -> None:
+    sensor = oth()
+    pose = pose_of(sensor)
+    ecef = ground_targets(
+        OTH_SITE, [1_100.0, 1_800.0, 2_500.0, 2_900.0], [0.0, 20.0, -40.0, 5.0], 8_000.0
+    )
+    _, el, rng = ecef_to_aer(ecef, pose.lat_rad, pose.lon_rad, pose.alt_m)
+    # Far below the 4/3-Earth horizon (~480 km for these heights) and below the horizontal.
+    assert np.all(rng > 1.0e6) and np.all(el < np.radians(-4.0))
+    assert np.all(rng > radar_horizon_m(pose.alt_m, 8_000.0))
+    seen = scan_ids(sensor_model(sensor, 0), pose, ecef, scans=30)
+    assert np.array_equal(np.unique(seen), np.arange(4))
+    # The same geometry for a line-of-sight radar with the same reach: nothing.
+    line_of_sight = RadarModel.from_sensor(
+        radar(site=OTH_SITE, max_range_km=3_000.0, min_elevation_deg=-90.0), 0
+    )
+    assert scan_ids(line_of_sight, pose, ecef, scans=30).size == 0
+
+
+def test_oth_never_reports_in_the_skip_zone_beyond_range_outside_the_sector_or_above_ceiling() -> (
+    None
+):
+    sensor = oth()
+    pose = pose_of(sensor)
+    low = ground_targets(
+        OTH_SITE,
+        [300.0, 700.0, 980.0, 3_050.0, 3_500.0, 1_500.0, 2_000.0, 2_000.0],
+        [0.0, 10.0, -20.0, 0.0, 30.0, 60.0, 180.0, -50.0],
+        8_000.0,
+    )
+    midcourse = ground_targets(OTH_SITE, [2_000.0], [0.0], OTH_CEILING_M + 50e3)
+    ecef = np.vstack([low, midcourse])
+    assert scan_ids(sensor_model(sensor, 0), pose, ecef, scans=60).size == 0
+    # Control: just inside the edges of the band and of the sector, below the ceiling.
+    edge = ground_targets(OTH_SITE, [1_020.0, 2_960.0, 2_000.0], [0.0, 0.0, 44.0], 8_000.0)
+    assert np.array_equal(np.unique(scan_ids(sensor_model(sensor, 0), pose, edge, 10)), [0, 1, 2])
+
+
+def test_oth_detection_follows_swerling1_at_its_reference_point() -> None:
+    sensor = oth()
+    model = sensor_model(sensor, 0)
+    pose = pose_of(sensor)
+    # Targets of the reference RCS at the reference slant range (any bearing in the sector).
+    ecef = ground_targets(OTH_SITE, [1_990.0] * 400, list(np.linspace(-40, 40, 400)), 5_000.0)
+    _, _, rng = ecef_to_aer(ecef, pose.lat_rad, pose.lon_rad, pose.alt_m)
+    gen = np.random.default_rng(5)
+    ids = np.arange(400, dtype=np.int64)
+    rcs = np.full(400, 10.0)
+    expected = float(np.mean(model.pd(rcs, rng)))
+    assert expected == pytest.approx(0.8, abs=0.01)
+    hits = sum(len(model.scan(0.0, pose, ecef, rcs, ids, gen).truth_id) for _ in range(25))
+    lo, hi = stats.binom.interval(CONFIDENCE, 400 * 25, expected)
+    assert lo <= hits <= hi
+
+
+def test_oth_reports_are_coarse_radar_plots_with_no_usable_elevation() -> None:
+    sensor = oth()
+    model = sensor_model(sensor, 0)
+    pose = pose_of(sensor)
+    ecef = ground_targets(OTH_SITE, [2_000.0], [10.0], 8_000.0)
+    az0, el0, r0 = ecef_to_aer(ecef, pose.lat_rad, pose.lon_rad, pose.alt_m)
+    gen = np.random.default_rng(9)
+    batches = [
+        model.scan(0.0, pose, ecef, np.array([1e6]), np.array([7]), gen) for _ in range(2000)
+    ]
+    plots = PlotBatch.concat(batches)
+    assert len(plots) == 2000 and set(plots.kind.tolist()) == {KIND_RADAR}
+    assert np.all(plots.sigma_range_m == 5_000.0)
+    assert np.allclose(plots.sigma_azimuth_rad, np.radians(0.5))
+    assert np.allclose(plots.sigma_elevation_rad, np.radians(5.0))
+    for values, truth, sigma in (
+        (plots.range_m, r0[0], 5_000.0),
+        (np.angle(np.exp(1j * (plots.azimuth_rad - az0[0]))), 0.0, np.radians(0.5)),
+        (plots.elevation_rad, el0[0], np.radians(5.0)),
+    ):
+        err = values - truth
+        assert abs(np.mean(err)) < 4 * sigma / np.sqrt(len(err))
+        assert np.std(err) == pytest.approx(sigma, rel=0.1)
+
+
+def test_oth_false_alarms_lie_in_the_band_and_sector_below_the_ceiling() -> None:
+    sensor = oth(clutter_rate=20.0, sigma_el_deg=1.0, boresight_az_deg=350.0)
+    model = sensor_model(sensor, 0)
+    pose = pose_of(sensor)
+    gen = np.random.default_rng(2)
+    none = np.zeros((0, 3))
+    counts, batches = [], []
+    for k in range(300):
+        b = model.scan(float(k), pose, none, np.zeros(0), np.zeros(0, np.int64), gen)
+        counts.append(len(b))
+        batches.append(b)
+    plots = PlotBatch.concat(batches)
+    assert np.all(plots.truth_id == -1)
+    assert np.mean(counts) == pytest.approx(20.0, abs=4 * np.sqrt(20.0 / 300))
+    assert plots.range_m.min() >= 1e6 and plots.range_m.max() <= 3e6
+    off = np.degrees(np.angle(np.exp(1j * (plots.azimuth_rad - np.radians(350.0)))))
+    assert np.all(np.abs(off) <= 45.0 + 1e-9)
+    # Elevations of points between the ground and the ceiling at that range, give or take noise.
+    ground = elevation_at_height(plots.range_m, pose.alt_m, np.zeros(len(plots)))
+    top = elevation_at_height(plots.range_m, pose.alt_m, np.full(len(plots), OTH_CEILING_M))
+    slack = 5 * np.radians(1.0)
+    assert np.all((plots.elevation_rad > ground - slack) & (plots.elevation_rad < top + slack))
+
+
+def test_elevation_at_height_inverts_the_sphere_geometry() -> None:
+    central = np.radians(np.array([1.0, 5.0, 15.0, 25.0]))
+    h_site, h_target = 700.0, np.array([0.0, 8_000.0, 50_000.0, 100_000.0])
+    r_s, r_t = EARTH_MEAN_RADIUS_M + h_site, EARTH_MEAN_RADIUS_M + h_target
+    slant = np.sqrt(r_s**2 + r_t**2 - 2 * r_s * r_t * np.cos(central))
+    expected = sensors_module._sphere_elevation(central, h_site, h_target, EARTH_MEAN_RADIUS_M)
+    assert np.allclose(elevation_at_height(slant, h_site, h_target), expected, atol=1e-12)
+
+
+def test_line_of_sight_radar_honours_a_blind_min_range() -> None:
+    sensor = radar(min_range_km=100.0)
+    pose = pose_of(sensor)
+    ecef = targets_at(pose, [0.0, 0.0], [5.0, 5.0], [80e3, 150e3])
+    assert np.array_equal(
+        np.unique(scan_ids(RadarModel.from_sensor(sensor, 0), pose, ecef, 20)), [1]
+    )

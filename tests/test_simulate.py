@@ -8,12 +8,13 @@ from pathlib import Path
 
 import msgspec
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from kizuna.geo import aer_to_ecef, geodetic_to_ecef
+from kizuna.geo import aer_to_ecef, geodetic_to_ecef, radar_horizon_m
 from kizuna.plots import KIND_RADAR, KIND_SPACE_IR, PlotBatch
-from kizuna.scenario import Scenario, Sensor
+from kizuna.scenario import Point, Scenario, Sensor
 from kizuna.sim.output import PLOTS_SCHEMA, load, simulate
 from kizuna.sim.truth import PHASE_BOOST
 from kizuna.sim.world import World
@@ -234,3 +235,49 @@ def test_cli_simulate_bad_input_is_one_message_and_exit_2(
     blocker.write_text("not a directory")
     code, err = run_main(["simulate", str(SMALL), "--out", str(blocker / "sub")], capsys)
     assert code == 2 and "--out" in err and "a-file" in err
+
+
+def test_oth_radar_in_a_scenario_is_deterministic_and_sees_beyond_the_horizon(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    """An oth_radar ~1500 km south of the small scenario's aircraft: detections far beyond any
+    line-of-sight horizon, the same bytes on every run, and the other sensors' plots unchanged."""
+    sky_wave = Sensor(
+        id="OTH",
+        nation="JPN",
+        kind="oth_radar",
+        site=Point(lat_deg=22.5, lon_deg=133.0, alt_m=500.0),
+        period_s=20.0,
+        sigma_range_m=5_000.0,
+        sigma_az_deg=0.5,
+        sigma_el_deg=5.0,
+        ref_range_km=2_000.0,
+        ref_rcs_m2=1.0,
+        ref_pd=0.9,
+        fov_az_deg=60.0,
+        min_range_km=1_000.0,
+        max_range_km=2_500.0,
+        clutter_rate=1.0,
+    )
+    with_oth = msgspec.structs.replace(scenario, sensor=[*scenario.sensor, sky_wave])
+    simulate(with_oth, tmp_path / "a", truth_interval_s=10.0)
+    simulate(with_oth, tmp_path / "b", truth_interval_s=10.0)
+    for name in ("truth.parquet", "plots.parquet"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    plots = pq.read_table(tmp_path / "a" / "plots.parquet").to_pydict()
+    rows = [i for i, s in enumerate(plots["sensor_id"]) if s == "OTH"]
+    detected = [i for i in rows if plots["truth_id"][i] >= 0]
+    assert len(detected) >= 5
+    horizon = radar_horizon_m(500.0, 10_000.0)  # aircraft fly below 10 km here
+    assert all(plots["range_m"][i] > horizon + 300e3 for i in detected)
+    assert all(plots["kind"][i] == "radar" for i in rows)
+    assert all(1_000e3 <= plots["range_m"][i] <= 2_500e3 for i in rows if plots["truth_id"][i] < 0)
+    # Adding the OTH changed no other sensor's reports.
+    simulate(scenario, tmp_path / "c", truth_interval_s=10.0)
+    base = pq.read_table(tmp_path / "c" / "plots.parquet")
+    mixed = pq.read_table(tmp_path / "a" / "plots.parquet")
+    others = mixed.filter(pc.not_equal(mixed.column("sensor_id"), "OTH"))
+    assert others.num_rows == base.num_rows > 0
+    for name in base.schema.names:
+        a, b = others.column(name).to_numpy(), base.column(name).to_numpy()
+        assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), name

@@ -29,7 +29,7 @@ from msgspec import inspect as msgspec_inspect
 
 from kizuna.errors import InputError, Problem
 
-SensorKind = Literal["radar", "ship_radar", "airborne_radar", "space_ir"]
+SensorKind = Literal["radar", "oth_radar", "ship_radar", "airborne_radar", "space_ir"]
 ThreatKind = Literal["aircraft", "cruise", "ballistic"]
 Identity = Literal["hostile", "suspect", "unknown", "neutral", "assumed_friend", "friend"]
 
@@ -63,7 +63,8 @@ class Sensor(_Strict):
     id: str
     nation: str
     kind: SensorKind
-    # Where it is: a fixed site (radar), a route (ship or airborne radar), or an orbit (space IR).
+    # Where it is: a fixed site (radar, oth_radar), a route (ship or airborne radar), or an orbit
+    # (space IR).
     site: Point | None = None
     route: list[Point] | None = None
     speed_mps: float = 0.0  # along the route; the route is flown/sailed once, then held
@@ -85,6 +86,9 @@ class Sensor(_Strict):
     min_elevation_deg: float = 0.0
     max_elevation_deg: float = 90.0
     max_range_km: float = 500.0
+    # Nearest range seen. 0 (no blind zone) suits line-of-sight radars; an oth_radar must set its
+    # skip zone here (sky-wave rays come back to the ground only beyond it, typically 800-1000 km).
+    min_range_km: float = 0.0
     clutter_rate: float = 0.0  # mean false alarms per scan over the whole field of view
 
 
@@ -583,6 +587,48 @@ def _check_nations(report: _Report, nations: list[tuple[int, Nation]]) -> None:
             report.add(f"{path}.colour", "bad colour", n.colour, "#RRGGBB, e.g. '#1f77b4'")
 
 
+_SITE_KINDS = ("radar", "oth_radar")
+
+#: An HF sky-wave radar has no usable elevation measurement (Skolnik, *Radar Handbook*, 3rd ed.,
+#: 2008, ch. 20 "HF Over-the-Horizon Radar": coordinate registration gives ground range and
+#: azimuth only); a smaller elevation sigma would claim information it does not have.
+OTH_MIN_SIGMA_EL_DEG = 1.0
+
+
+def _check_oth_radar(report: _Report, path: str, s: Sensor) -> None:
+    """The sky-wave radar's own needs: a skip zone below the maximum range, a coarse elevation
+    sigma, and no elevation limits (its coverage is the range band, not an elevation fan)."""
+    if s.min_range_km <= 0:
+        report.add(
+            f"{path}.min_range_km",
+            "an oth_radar needs min_range_km (its skip zone: sky-wave returns start beyond it)",
+            s.min_range_km if s.min_range_km else None,
+            "> 0 km, typically 800-1000 km",
+        )
+    elif s.min_range_km >= s.max_range_km:
+        report.add(
+            f"{path}.min_range_km",
+            "min_range_km must be below max_range_km",
+            s.min_range_km,
+            f"< {s.max_range_km:g} km",
+        )
+    if s.sigma_el_deg < OTH_MIN_SIGMA_EL_DEG:
+        report.add(
+            f"{path}.sigma_el_deg",
+            "an oth_radar measures no usable elevation",
+            s.sigma_el_deg,
+            f">= {OTH_MIN_SIGMA_EL_DEG:g} degrees (e.g. 5)",
+        )
+    for name, default in (("min_elevation_deg", 0.0), ("max_elevation_deg", 90.0)):
+        if getattr(s, name) != default:
+            report.add(
+                f"{path}.{name}",
+                f"{name} is not used by kind 'oth_radar' (coverage is min..max range)",
+                getattr(s, name),
+                "the key left out",
+            )
+
+
 def _check_sensor(report: _Report, path: str, s: Sensor, nations: set[str]) -> None:
     if s.nation not in nations:
         report.add(
@@ -590,13 +636,16 @@ def _check_sensor(report: _Report, path: str, s: Sensor, nations: set[str]) -> N
         )
     if not s.id.strip():
         report.add(f"{path}.id", "empty id", s.id, "a non-empty string")
-    if s.kind == "radar":
+    if s.kind in _SITE_KINDS:
         if s.site is None:
+            what = "a radar" if s.kind == "radar" else "an oth_radar"
             report.add(
-                f"{path}.site", "a radar needs a site", None, "site = {lat_deg, lon_deg, alt_m}"
+                f"{path}.site", f"{what} needs a site", None, "site = {lat_deg, lon_deg, alt_m}"
             )
         else:
             _check_point(report, f"{path}.site", s.site)
+    if s.kind == "oth_radar":
+        _check_oth_radar(report, path, s)
     elif s.kind in ("ship_radar", "airborne_radar"):
         what = "a ship radar" if s.kind == "ship_radar" else "an airborne radar"
         _check_route(report, f"{path}.route", s.route, what)
@@ -622,8 +671,8 @@ def _check_sensor(report: _Report, path: str, s: Sensor, nations: set[str]) -> N
                 le=180,
                 unit="degrees",
             )
-    if s.kind != "radar" and s.site is not None:
-        report.add(f"{path}.site", f"site is only for kind 'radar' (this is {s.kind!r})")
+    if s.kind not in _SITE_KINDS and s.site is not None:
+        report.add(f"{path}.site", f"site is only for radar/oth_radar (this is {s.kind!r})")
     if s.kind not in ("ship_radar", "airborne_radar") and s.route is not None:
         report.add(
             f"{path}.route", f"route is only for ship_radar/airborne_radar (this is {s.kind!r})"
@@ -652,6 +701,20 @@ def _check_sensor(report: _Report, path: str, s: Sensor, nations: set[str]) -> N
             f"> {s.min_elevation_deg:g}",
         )
     _range(report, f"{path}.max_range_km", s.max_range_km, gt=0, unit="km")
+    if s.kind == "space_ir":
+        if s.min_range_km != 0:
+            report.add(
+                f"{path}.min_range_km", "min_range_km is not for kind 'space_ir'", s.min_range_km
+            )
+    elif s.kind != "oth_radar":  # the oth_radar's skip zone is checked in _check_oth_radar
+        _range(report, f"{path}.min_range_km", s.min_range_km, ge=0, unit="km")
+        if s.min_range_km >= s.max_range_km > 0:
+            report.add(
+                f"{path}.min_range_km",
+                "min_range_km must be below max_range_km",
+                s.min_range_km,
+                f"< {s.max_range_km:g} km",
+            )
     _range(report, f"{path}.clutter_rate", s.clutter_rate, ge=0, unit="false alarms per scan")
 
 

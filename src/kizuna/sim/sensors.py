@@ -1,4 +1,5 @@
-"""Sensor models: ground/ship/airborne radar and space-based infrared, vectorised over targets.
+"""Sensor models: ground/ship/airborne radar, HF over-the-horizon radar and space-based
+infrared, vectorised over targets.
 
 Each model turns the truth objects alive at one scan time into a :class:`~kizuna.plots.PlotBatch`
 (detections with Gaussian noise, plus false alarms), given the sensor's position at that time and
@@ -16,7 +17,8 @@ Detection model (radar)
     alarms actually generated per scan come from ``clutter_rate``.
 
 Coverage (radar)
-    A target is in coverage when its slant range is at most ``max_range``, its apparent
+    A target is in coverage when its slant range is within [``min_range``, ``max_range``]
+    (``min_range`` is 0 for line-of-sight radars unless a blind range is set), its apparent
     (4/3-Earth refracted) elevation is within the limits, its azimuth is inside boresight
     ± fov/2 (wrapping through north), its slant range is within the 4/3-Earth radar horizon for
     the two heights, and the 4/3-Earth line of sight is clear (:func:`kizuna.geo.radar_horizon_m`,
@@ -25,10 +27,34 @@ Coverage (radar)
     refraction, so trackers need no refraction model.
 
 False alarms (radar)
-    Poisson(``clutter_rate``) per scan, uniform in range over (0, max_range], in azimuth over the
+    Poisson(``clutter_rate``) per scan, uniform in range over (min_range, max_range], in azimuth
+    over the
     field of view and in elevation over the elevation limits — i.e. uniform in measurement
     space, the usual clutter model of tracking filters (Bar-Shalom, Willett & Tian, *Tracking
     and Data Fusion*, 2011). ``truth_id`` is -1.
+
+HF over-the-horizon radar (``oth_radar``)
+    A fixed-site sky-wave radar: the HF signal is refracted back down by the ionosphere, so it
+    sees targets far beyond the line-of-sight horizon, but only beyond a *skip zone* where the
+    first returning rays reach the ground (Skolnik (ed.), *Radar Handbook*, 3rd ed., 2008,
+    ch. 20, J. M. Headrick & S. J. Anderson, "HF Over-the-Horizon Radar": one-hop coverage from
+    roughly 800-1000 km out to about 3000-3500 km, in an azimuth sector). The model, notional:
+
+    * coverage is slant range in [``min_range``, ``max_range``], azimuth inside the sector, and
+      target height below :data:`OTH_CEILING_M` — **no** horizon, line-of-sight or elevation
+      test (the propagation path is via the ionosphere, not the straight ray);
+    * detection is the same Swerling 1 model with the sensor's reference point as the radar
+      above (the ionospheric path loss is folded into that reference, not modelled apart);
+    * a report carries the slant range and azimuth (as if coordinate registration — turning the
+      ionospheric group range into ground position — were perfect up to the noise) with the
+      sensor's coarse sigmas, and the *geometric* elevation plus Gaussian noise of
+      ``sigma_el_deg``, which the scenario validator keeps >= 1° (scenarios use ~5°): an HF
+      radar measures no usable elevation, so trackers that weight by the per-report sigma
+      (:class:`kizuna.plots.PlotBatch` carries it) effectively ignore it. The reports are
+      ``KIND_RADAR`` rows so the polar trackers consume them unchanged;
+    * false alarms: Poisson(``clutter_rate``) per scan, uniform in range over the band and in
+      azimuth over the sector, at a height uniform in [0, ceiling] (its geometric elevation,
+      plus the same elevation noise as a detection).
 
 Space infrared
     A notional staring sensor that only sees the bright exhaust plume: it reports line-of-sight
@@ -61,6 +87,12 @@ from kizuna.scenario import Sensor
 
 BoolArray = npt.NDArray[np.bool_]
 TWO_PI = 2.0 * np.pi
+
+#: Highest target the notional sky-wave radar illuminates, metres: the bottom of the ionospheric
+#: E region (~100 km), the lowest layer that refracts HF back to Earth (Skolnik, *Radar
+#: Handbook*, 3rd ed., 2008, ch. 20); the downgoing ray only exists below the reflecting layer.
+#: So aircraft, cruise missiles and the low parts of ballistic flights are seen, mid-course is not.
+OTH_CEILING_M = 100e3
 
 
 def _sphere_elevation(central_angle: F64, h_site: float, h_target: F64, radius: float) -> F64:
@@ -172,6 +204,7 @@ class RadarModel:
     """A radar's coverage, detection and noise parameters in SI units (radians, metres)."""
 
     sensor_index: int
+    min_range_m: float
     max_range_m: float
     min_elevation_rad: float
     max_elevation_rad: float
@@ -190,6 +223,7 @@ class RadarModel:
     def from_sensor(sensor: Sensor, sensor_index: int) -> RadarModel:
         return RadarModel(
             sensor_index=sensor_index,
+            min_range_m=sensor.min_range_km * 1e3,
             max_range_m=sensor.max_range_km * 1e3,
             min_elevation_rad=np.radians(sensor.min_elevation_deg),
             max_elevation_rad=np.radians(sensor.max_elevation_deg),
@@ -230,7 +264,7 @@ class RadarModel:
     def coverage(self, pose: SensorPose, target_ecef: F64) -> tuple[BoolArray, F64, F64, F64]:
         """Which targets (M, 3) are in coverage, and their true (az, el, range)."""
         az, el, rng = ecef_to_aer(target_ecef, pose.lat_rad, pose.lon_rad, pose.alt_m)
-        visible = (rng <= self.max_range_m) & self.in_azimuth_fov(az)
+        visible = (rng >= self.min_range_m) & (rng <= self.max_range_m) & self.in_azimuth_fov(az)
         idx = np.flatnonzero(visible)
         if idx.size:
             # Elevation limits, horizon and Earth blocking need geodetic heights and refraction:
@@ -259,6 +293,25 @@ class RadarModel:
             visible[idx] = keep
         return visible, az, el, rng
 
+    def false_alarm_range_az(self, u_range: F64, u_az: F64) -> tuple[F64, F64]:
+        """False-alarm ranges, uniform over (min_range, max_range], and azimuths, uniform over the
+        field of view, from uniform draws in [0, 1)."""
+        fa_range = self.min_range_m + (self.max_range_m - self.min_range_m) * (1.0 - u_range)
+        if self.all_round:
+            fa_az = TWO_PI * u_az
+        else:
+            fa_az = np.mod(self.boresight_az_rad + self.fov_az_rad * (u_az - 0.5), TWO_PI)
+        return np.asarray(fa_range, float), np.asarray(fa_az, float)
+
+    def false_alarms(
+        self, pose: SensorPose, n_false: int, rng: np.random.Generator
+    ) -> tuple[F64, F64, F64]:
+        """(range, az, el) of ``n_false`` false alarms, uniform in measurement space."""
+        u = rng.random((n_false, 3))
+        fa_range, fa_az = self.false_alarm_range_az(u[:, 0], u[:, 1])
+        fa_el = self.min_elevation_rad + (self.max_elevation_rad - self.min_elevation_rad) * u[:, 2]
+        return fa_range, fa_az, fa_el
+
     def scan(
         self,
         time: float,
@@ -285,13 +338,7 @@ class RadarModel:
         det_el = el[detected] + self.sigma_el_rad * noise[:, 2]
 
         n_false = int(rng.poisson(self.clutter_rate)) if self.clutter_rate > 0 else 0
-        u = rng.random((n_false, 3))
-        fa_range = self.max_range_m * (1.0 - u[:, 0])  # (0, max_range]
-        if self.all_round:
-            fa_az = TWO_PI * u[:, 1]
-        else:
-            fa_az = np.mod(self.boresight_az_rad + self.fov_az_rad * (u[:, 1] - 0.5), TWO_PI)
-        fa_el = self.min_elevation_rad + (self.max_elevation_rad - self.min_elevation_rad) * u[:, 2]
+        fa_range, fa_az, fa_el = self.false_alarms(pose, n_false, rng)
 
         return _batch(
             time=time,
@@ -306,6 +353,60 @@ class RadarModel:
                 [np.asarray(target_id, np.int64)[detected], np.full(n_false, -1, np.int64)]
             ),
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# HF over-the-horizon (sky-wave) radar
+# ---------------------------------------------------------------------------------------------
+def elevation_at_height(slant_range_m: F64, h_site: float, h_target: F64) -> F64:
+    """Geometric elevation (rad) of a point at slant range ``slant_range_m`` and height
+    ``h_target`` seen from a site at height ``h_site``, on the mean-radius sphere.
+
+    Law of cosines in the triangle (Earth centre, site, target):
+    (R + h_t)² = (R + h_s)² + r² + 2 r (R + h_s) sin(el).
+    """
+    r = np.maximum(np.asarray(slant_range_m, float), 1.0)
+    r_s = EARTH_MEAN_RADIUS_M + h_site
+    r_t = EARTH_MEAN_RADIUS_M + np.asarray(h_target, float)
+    sin_el = (r_t**2 - r_s**2 - r**2) / (2.0 * r * r_s)
+    return np.asarray(np.arcsin(np.clip(sin_el, -1.0, 1.0)), float)
+
+
+@dataclass(frozen=True)
+class OthRadarModel(RadarModel):
+    """A sky-wave HF over-the-horizon radar (see the module docstring): range-band and sector
+    coverage below a ceiling, no horizon or line-of-sight test, no usable elevation."""
+
+    ceiling_m: float = OTH_CEILING_M
+
+    @staticmethod
+    def from_sensor(sensor: Sensor, sensor_index: int) -> OthRadarModel:
+        radar = RadarModel.from_sensor(sensor, sensor_index)
+        fields = {name: getattr(radar, name) for name in radar.__dataclass_fields__}
+        return OthRadarModel(**fields)
+
+    def coverage(self, pose: SensorPose, target_ecef: F64) -> tuple[BoolArray, F64, F64, F64]:
+        """Targets (M, 3) in the range band, in the sector and below the ceiling, with their
+        true (az, geometric el, slant range). No horizon test: sky-wave propagation."""
+        az, el, rng = ecef_to_aer(target_ecef, pose.lat_rad, pose.lon_rad, pose.alt_m)
+        visible = (rng >= self.min_range_m) & (rng <= self.max_range_m) & self.in_azimuth_fov(az)
+        idx = np.flatnonzero(visible)
+        if idx.size:
+            _, _, h_target = ecef_to_geodetic(target_ecef[idx])
+            visible[idx] = np.asarray(h_target) <= self.ceiling_m
+        return visible, az, el, rng
+
+    def false_alarms(
+        self, pose: SensorPose, n_false: int, rng: np.random.Generator
+    ) -> tuple[F64, F64, F64]:
+        """False alarms uniform in range over the band and azimuth over the sector, at a height
+        uniform in [0, ceiling]; elevation is that point's geometric elevation plus the same
+        elevation noise a detection gets."""
+        u = rng.random((n_false, 3))
+        noise = rng.standard_normal(n_false)
+        fa_range, fa_az = self.false_alarm_range_az(u[:, 0], u[:, 1])
+        fa_el = elevation_at_height(fa_range, pose.alt_m, self.ceiling_m * u[:, 2])
+        return fa_range, fa_az, fa_el + self.sigma_el_rad * noise
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,11 +517,14 @@ def _batch(
     )
 
 
-SensorModel = RadarModel | SpaceIrModel
+SensorModel = RadarModel | OthRadarModel | SpaceIrModel
 
 
 def sensor_model(sensor: Sensor, sensor_index: int) -> SensorModel:
-    """The model for one scenario sensor (radar for every radar kind, space IR otherwise)."""
+    """The model for one scenario sensor: space IR, sky-wave radar, or the line-of-sight radar
+    model for every other radar kind."""
     if sensor.kind == "space_ir":
         return SpaceIrModel.from_sensor(sensor, sensor_index)
+    if sensor.kind == "oth_radar":
+        return OthRadarModel.from_sensor(sensor, sensor_index)
     return RadarModel.from_sensor(sensor, sensor_index)
