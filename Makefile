@@ -29,6 +29,10 @@ test: setup
 bench: setup
 	$(RUN)/python benchmarks/run_all.py
 
+# Gateway decoders (ASTERIX, pcap, DIS, CoT): 100,000 random and mutated inputs each.
+fuzz: setup
+	$(RUN)/python benchmarks/fuzz_gateways.py 100000
+
 lint: setup
 	$(RUN)/ruff check src tests benchmarks
 	$(RUN)/ruff format --check src tests benchmarks
