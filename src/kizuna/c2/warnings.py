@@ -187,6 +187,13 @@ class WarningManager:
             if th.last is not None and not th.closed and th.last.status != "retracted"
         ]
 
+    def threat_number_of_track(self, track_number: int) -> int | None:
+        """The warning number of the open threat a track feeds, if any."""
+        for th in self._threats:
+            if track_number in th.track_numbers and not th.closed:
+                return th.number
+        return None
+
     # -- internals ------------------------------------------------------------------------------
 
     def _by_ir(self, ir_track: int) -> _Threat | None:
