@@ -323,3 +323,10 @@ def test_warnings_from_two_issuers_of_one_threat_stay_apart(tmp_path: Path) -> N
         ("JPN", 0, 1),
         ("USA", 1, 2),
     ]
+
+
+def test_live_directory_before_anything_is_written(tmp_path: Path) -> None:
+    client = TestClient(create_app(PictureStore(tmp_path), live=True))
+    assert client.get("/api/times").json() == {"mode": "live", "epoch": None, "times": []}
+    assert client.get("/api/nations").json() == []
+    assert client.get("/api/picture", params={"nation": "JPN"}).status_code == 404

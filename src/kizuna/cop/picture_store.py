@@ -254,7 +254,7 @@ class PictureStore:
         self.index = {}
         # Rows are sorted by nation first, so each nation is one contiguous slice.
         names, starts = np.unique(cols["nation"], return_index=True)
-        stops = [*starts[1:].tolist(), len(order)]
+        stops = [*starts[1:].tolist(), len(order)][: len(names)]
         for name, start, stop in zip(names.tolist(), starts.tolist(), stops, strict=True):
             self.index[name] = NationIndex(start, stop, cols["time"][start:stop])
 
