@@ -423,3 +423,32 @@ def test_cli_replay_sends_datablocks(tmp_path: Path) -> None:
     assert len(decoded.records) == 6
     res = CliRunner().invoke(app, ["asterix", "replay", str(f), "--to", "nowhere"])
     assert isinstance(res.exception, InputError)
+
+
+def test_listen_command_prints_json_lines_and_counts_rejections() -> None:
+    import socket
+    import threading
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    good = b"".join(ax.encode_cat062(_picture()).datablocks)  # type: ignore[arg-type]
+    lines: list[str] = []
+    errors: list[str] = []
+
+    def send() -> None:
+        import time
+
+        time.sleep(0.5)
+        ax.send_datagrams([good, b"\x30\x00\x09garbage"], "127.0.0.1", port)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    code = ax.listen_command(f"127.0.0.1:{port}", 2, 10.0, lines.append, errors.append)
+    sender.join()
+    assert code == 2
+    assert [json.loads(line)["items"]["040"] for line in lines] == [10001, 20002]
+    assert any("no edition parses this datablock" in e for e in errors)
+    assert errors[-1].startswith("2 datagrams, 2 records; rejected: 1 × no edition parses")
+    with pytest.raises(InputError, match="not HOST:PORT"):
+        ax.listen_command("nowhere", 1, 1.0, lines.append, errors.append)

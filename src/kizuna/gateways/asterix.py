@@ -893,3 +893,33 @@ def cat062_command(
         f"{nation}: {records} CAT062 records in {len(blocks)} datablocks to {where}; "
         f"skipped: {skip_text}"
     )
+
+
+def listen_command(bind: str, count: int | None, timeout_s: float, echo: Any, err: Any) -> int:
+    """``kizuna asterix listen``: decode datagrams as they arrive; exit 2 if any was rejected."""
+    host, port = parse_host_port(bind, "--bind")
+    if timeout_s <= 0:
+        raise InputError.single("--timeout", "", "must be positive", got=timeout_s)
+    try:
+        receiver = UdpReceiver(host, port)
+    except OSError as exc:
+        raise InputError.single("--bind", "", f"cannot bind: {exc.strerror}", got=bind) from None
+    err(f"listening on {host}:{receiver.port}")
+    shown_records = shown_rejections = 0
+    with receiver:
+        while count is None or receiver.datagrams < count:
+            before = receiver.datagrams
+            decoded = receiver.receive(count=1, timeout_s=timeout_s)
+            for rec in decoded.records[shown_records:]:
+                echo(rec.to_json())
+            for rej in decoded.rejections[shown_rejections:]:
+                err(f"rejected: {rej}")
+            shown_records, shown_rejections = len(decoded.records), len(decoded.rejections)
+            if receiver.datagrams == before:
+                break  # silence for timeout_s
+    text = "; ".join(f"{v} × {k}" for k, v in receiver.decoded.rejection_counts().items())
+    err(
+        f"{receiver.datagrams} datagrams, {len(receiver.decoded.records)} records; "
+        f"rejected: {text or 'none'}"
+    )
+    return 2 if receiver.decoded.rejections else 0

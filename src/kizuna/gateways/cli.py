@@ -63,6 +63,22 @@ def asterix_replay(
     _err(f"{file}: sent {n} datagrams ({size} bytes) to {to}")
 
 
+@asterix_app.command("listen")
+def asterix_listen(
+    bind: Annotated[str, typer.Option("--bind", help="Local HOST:PORT to receive UDP on.")],
+    count: Annotated[
+        int | None, typer.Option("--count", help="Stop after this many datagrams.")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Stop after this many seconds of silence.")
+    ] = 10.0,
+) -> None:
+    """Receive ASTERIX over UDP; print records as JSON lines, rejections on stderr."""
+    from kizuna.gateways.asterix import listen_command
+
+    raise typer.Exit(listen_command(bind, count, timeout, _out, _err))
+
+
 @asterix_app.command("cat062")
 def asterix_cat062(
     recording: Annotated[str, typer.Option("--recording", help="Exercise output directory.")],
