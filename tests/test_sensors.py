@@ -530,11 +530,10 @@ def test_oth_reports_are_coarse_radar_plots_with_no_usable_elevation() -> None:
     pose = pose_of(sensor)
     ecef = ground_targets(OTH_SITE, [2_000.0], [10.0], 8_000.0)
     az0, el0, r0 = ecef_to_aer(ecef, pose.lat_rad, pose.lon_rad, pose.alt_m)
+    # 2000 copies of one target in one scan (huge RCS: every copy is detected).
+    many = np.repeat(ecef, 2000, axis=0)
     gen = np.random.default_rng(9)
-    batches = [
-        model.scan(0.0, pose, ecef, np.array([1e6]), np.array([7]), gen) for _ in range(2000)
-    ]
-    plots = PlotBatch.concat(batches)
+    plots = model.scan(0.0, pose, many, np.full(2000, 1e6), np.arange(2000), gen)
     assert len(plots) == 2000 and set(plots.kind.tolist()) == {KIND_RADAR}
     assert np.all(plots.sigma_range_m == 5_000.0)
     assert np.allclose(plots.sigma_azimuth_rad, np.radians(0.5))
