@@ -312,7 +312,13 @@ function startPlaying(map) {
   const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/picture?nation=${state.nation}&speed=${speed}${start}`);
   socket.onmessage = (event) => {
     const frame = JSON.parse(event.data);
-    if (frame.type === "picture") applyFrame(map, frame.nation, frame.time, frame, frame.warnings);
+    if (frame.type === "picture") {
+      if (frame.time != null && !state.times.includes(frame.time)) {
+        state.times.push(frame.time); // live: the recording grew
+        $("time").max = String(state.times.length - 1);
+      }
+      applyFrame(map, frame.nation, frame.time, frame, frame.warnings);
+    }
     else if (frame.type === "end") stopPlaying();
   };
   socket.onclose = () => stopPlaying();
@@ -449,6 +455,7 @@ async function main() {
       return performance.now() - start;
     },
   };
+  if (state.mode === "live" && nation) startPlaying(map); // follow the exercise at once
   await idle(map);
   window.kizuna.ready = true;
   document.body.dataset.ready = "true";
