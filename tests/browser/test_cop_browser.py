@@ -106,6 +106,20 @@ def test_clicking_a_track_shows_its_details(cop: OfflinePage) -> None:
     assert "3 reports" in details
 
 
+def test_play_replays_over_the_websocket_to_the_end(cop: OfflinePage) -> None:
+    show(cop, "USA", 10.0)
+    cop.page.select_option("#speed", "100")
+    cop.page.click("#play")
+    # Frames arrive for every reporting time, then "end" stops playing.
+    cop.page.wait_for_function(
+        "() => window.kizuna.state.picture.time === 30 && !window.kizuna.state.playing",
+        timeout=30_000,
+    )
+    assert cop.page.inner_text("#play") == "▶"
+    assert cop.page.input_value("#time") == "2"  # the slider followed the replay
+    assert cop.page.evaluate("window.kizuna.state.nation") == "USA"
+
+
 def test_screenshot_is_kept(cop: OfflinePage) -> None:
     show(cop, "JPN", 30.0)
     ARTIFACTS.mkdir(exist_ok=True)
