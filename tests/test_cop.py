@@ -330,3 +330,18 @@ def test_live_directory_before_anything_is_written(tmp_path: Path) -> None:
     assert client.get("/api/times").json() == {"mode": "live", "epoch": None, "times": []}
     assert client.get("/api/nations").json() == []
     assert client.get("/api/picture", params={"nation": "JPN"}).status_code == 404
+
+
+def test_scenario_named_relative_to_where_the_exercise_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import shutil as sh
+
+    project = tmp_path / "project"
+    (project / "scenarios").mkdir(parents=True)
+    sh.copy(SCENARIO, project / "scenarios" / "small-bilateral.toml")
+    out = write_synthetic_recording(project / "out" / "run", SCENARIO, 3, (1.0,))
+    (out / "metrics.json").write_text(json.dumps({"scenario": "scenarios/small-bilateral.toml"}))
+    monkeypatch.chdir(tmp_path)  # not the project directory
+    assert {a["name"] for a in PictureStore(out).assets()} == {"Kanazawa", "Niigata"}

@@ -182,13 +182,10 @@ class PictureStore:
             candidates.append(self._scenario_override)
         named = self.metrics.get("scenario")
         if isinstance(named, str):
-            # The exercise records the path as given on its command line: try it from here,
-            # then next to the output directory.
-            candidates += [
-                Path(named),
-                self.out_dir.parent / named,
-                self.out_dir / Path(named).name,
-            ]
+            # The exercise records the path as given on its command line (relative to where it
+            # ran): try it from here, then from each directory above the output directory.
+            candidates.append(Path(named))
+            candidates += [parent / named for parent in self.out_dir.resolve().parents]
         self.scenario = None
         for path in candidates:
             if path.is_file():
