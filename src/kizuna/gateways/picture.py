@@ -7,7 +7,8 @@ Picture`). Columns (N rows, one per track):
 
     time, track_number, x, y, z, vx, vy, vz (ECEF, m and m/s), pos_sigma_m (RMS of the three
     position standard deviations), quality, source_time: numpy arrays;
-    category, identity, label, contributors, contributing_nations: numpy arrays of str.
+    category, identity, label, contributors, contributing_nations: numpy arrays of str;
+    optionally cov_pos (N, 3, 3), the ECEF position covariance (live pictures only).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def from_node_picture(picture: Any, epoch: datetime = DEFAULT_EPOCH) -> PictureT
     state = np.asarray(picture.state, dtype=np.float64).reshape(n, -1)
     cov = np.asarray(picture.covariance, dtype=np.float64).reshape(n, 6, 6)
     pos_var = np.trace(cov[:, :3, :3], axis1=1, axis2=2)
-    return from_columns(
+    table = from_columns(
         picture.nation,
         {
             "time": np.full(n, float(picture.time)),
@@ -99,6 +100,9 @@ def from_node_picture(picture: Any, epoch: datetime = DEFAULT_EPOCH) -> PictureT
         },
         epoch,
     )
+    # The full position covariance, so CoT's ce/le use its shape, not just its trace.
+    table.columns["cov_pos"] = cov[:, :3, :3].copy()
+    return table
 
 
 def recording_epoch(recording_dir: str | Path) -> datetime:
