@@ -377,3 +377,33 @@ def test_cli_cat062_and_dis_send_from_a_recording(tmp_path: Path) -> None:
         assert res.exit_code == 0, res.output
         dgot = drx.receive(count=4, timeout_s=5.0)
     assert sorted(e.entity for e in dgot.entities) == [10000, 10000, 10001, 10001]
+
+
+def test_tak_sink_keeps_one_connection_for_a_runtime(tmp_path: Path) -> None:
+    with run_taky(tmp_path, tls=False) as server:
+        observer = Observer(server)
+        try:
+            observer.announce()
+            time.sleep(0.5)
+            pic = _picture(3)
+            with tak.TakSink(server.url, options=CotOptions(stale_s=300)) as sink:
+                assert sink.publish(pic.take([0, 1])) == 2  # type: ignore[attr-defined]
+                assert sink.publish(pic.take([2])) == 1  # type: ignore[attr-defined]
+                assert sink.sent == 3 and not sink.errors
+            got = observer.read_events(3)
+        finally:
+            observer.close()
+        assert sorted(e.get("uid", "") for e in got) == [
+            f"KIZUNA-JPN-{n}" for n in (10000, 10001, 10002)
+        ]
+        # The server going away is counted, not raised.
+        sink = tak.TakSink(server.url)
+    sink.publish(_picture(1))
+    time.sleep(0.2)
+    for _ in range(20):
+        sink.publish(_picture(3))
+        if sink.closed:
+            break
+        time.sleep(0.1)
+    sink.close()
+    assert sink.closed and sink.errors["dropped: connection closed"] >= 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import configparser
 import contextlib
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -180,3 +181,65 @@ def send_command(
     events = [e for t in tables for e in picture_events(t, options)]
     n = send_events(events, tak, tls)
     err(f"{nation}: sent {n} CoT events from {len(tables)} snapshots to {tak}")
+
+
+class TakSink:
+    """One open TAK connection for a runtime: ``publish(table)`` after each picture.
+
+    Synchronous on purpose (the exercise runtime is a plain loop). A lost connection does not
+    stop the caller: it is counted in ``errors`` and later publishes are dropped and counted."""
+
+    def __init__(
+        self, url: str, tls: TlsFiles | None = None, options: CotOptions | None = None
+    ) -> None:
+        self.url = url
+        self.options = options or CotOptions()
+        self.loop = asyncio.new_event_loop()
+        try:
+            _, self.writer = self.loop.run_until_complete(_open(url, tls))
+        except BaseException:
+            self.loop.close()
+            raise
+        self.sent = 0
+        self.errors: Counter[str] = Counter()
+        self.closed = False
+
+    def publish(self, table: Any) -> int:
+        """Send one :class:`kizuna.gateways.picture.PictureTable`; returns the events sent."""
+        return self.publish_events(picture_events(table, self.options))
+
+    def publish_warning(self, warning: Any, epoch: datetime) -> int:
+        from kizuna.gateways.cot import warning_event
+
+        event = warning_event(warning, epoch, time_offset_s=self.options.time_offset_s)
+        return self.publish_events([event] if event is not None else [])
+
+    def publish_events(self, events: list[bytes]) -> int:
+        if self.closed:
+            self.errors["dropped: connection closed"] += len(events)
+            return 0
+        try:
+            for event in events:
+                self.writer.write(event)
+            self.loop.run_until_complete(self.writer.drain())
+        except (OSError, ConnectionError) as exc:
+            self.errors[f"connection lost: {type(exc).__name__}"] += 1
+            self.errors["dropped: connection closed"] += len(events)
+            self.closed = True
+            return 0
+        self.sent += len(events)
+        return len(events)
+
+    def close(self) -> None:
+        if not self.loop.is_closed():
+            self.writer.close()
+            with contextlib.suppress(OSError, ConnectionError):
+                self.loop.run_until_complete(self.writer.wait_closed())
+            self.loop.close()
+        self.closed = True
+
+    def __enter__(self) -> TakSink:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
