@@ -174,3 +174,22 @@ def test_cli_decode() -> None:
         ["dis", "send", "--recording", "/nonexistent", "--nation", "USA", "--to", "127.0.0.1:3000"],
     )
     assert isinstance(res.exception, InputError)
+
+
+def test_entity_states_as_plots_from_a_site() -> None:
+    from kizuna.gateways.asterix import Site
+
+    enc = dis.encode_entity_states(_picture())  # type: ignore[arg-type]
+    entities = [e for raw in enc.pdus for e in dis.decode_datagram(raw).entities]
+    site = Site(0, 0, 2, 35.5, 138.5, 50.0, sigma_range_m=30.0)
+    plots = dis.to_plot_batch(entities, site, 12.0)
+    assert len(plots) == 2 and list(plots.truth_id) == [10001, 30003]
+    assert np.all(plots.sensor_index == 2) and np.all(plots.time == 12.0)
+    # Back from (range, azimuth, elevation) at the site to the entity's ECEF position.
+    x, y, z = pymap3d.aer2ecef(
+        np.degrees(plots.azimuth_rad), np.degrees(plots.elevation_rad), plots.range_m,
+        35.5, 138.5, 50.0,
+    )  # fmt: skip
+    truth = np.array([[e.x, e.y, e.z] for e in entities])
+    assert np.allclose(np.stack([x, y, z], axis=1), truth, atol=1e-3)
+    assert len(dis.to_plot_batch([], site, 0.0)) == 0

@@ -364,3 +364,42 @@ def send_command(
         skipped.update(enc.skipped)
     text = "; ".join(f"{v} × {k}" for k, v in skipped.items()) or "none"
     err(f"{nation}: sent {sent} Entity State PDUs to {to}; skipped: {text}")
+
+
+def to_plot_batch(entities: list[EntityState], site: Any, time_s: float) -> Any:
+    """Entity states as radar-like plots from ``site`` (a :class:`kizuna.gateways.asterix.Site`)
+    at scenario time ``time_s`` (the receive time: DIS time stamps only count within the hour).
+
+    Range/azimuth/elevation from the site (pymap3d ``ecef2aer``); σ_range from the site,
+    angle σ = σ_range / range (a position-accurate feed, like ADS-B). ``truth_id`` keeps the
+    DIS entity number so the rows can also serve as truth."""
+    import pymap3d
+
+    from kizuna.plots import KIND_RADAR, PlotBatch
+
+    n = len(entities)
+    if n == 0:
+        return PlotBatch.empty()
+    pos = np.array([[e.x, e.y, e.z] for e in entities], dtype=np.float64)
+    az, el, rng = pymap3d.ecef2aer(
+        pos[:, 0], pos[:, 1], pos[:, 2], site.lat_deg, site.lon_deg, site.alt_m
+    )
+    rng = np.asarray(rng, dtype=np.float64)
+    ex, ey, ez = pymap3d.geodetic2ecef(site.lat_deg, site.lon_deg, site.alt_m)
+    angle_sigma = site.sigma_range_m / np.maximum(rng, 1.0)
+    return PlotBatch(
+        time=np.full(n, float(time_s)),
+        sensor_index=np.full(n, site.sensor_index, dtype=np.int32),
+        kind=np.full(n, KIND_RADAR, dtype=np.int32),
+        range_m=rng,
+        azimuth_rad=np.radians(np.asarray(az, dtype=np.float64)),
+        elevation_rad=np.radians(np.asarray(el, dtype=np.float64)),
+        sigma_range_m=np.full(n, site.sigma_range_m),
+        sigma_azimuth_rad=angle_sigma,
+        sigma_elevation_rad=angle_sigma.copy(),
+        sensor_ecef=np.tile([ex, ey, ez], (n, 1)).astype(np.float64),
+        sensor_lat_rad=np.full(n, np.radians(site.lat_deg)),
+        sensor_lon_rad=np.full(n, np.radians(site.lon_deg)),
+        sensor_alt_m=np.full(n, float(site.alt_m)),
+        truth_id=np.array([e.entity for e in entities], dtype=np.int64),
+    )
