@@ -452,3 +452,65 @@ def test_listen_command_prints_json_lines_and_counts_rejections() -> None:
     assert errors[-1].startswith("2 datagrams, 2 records; rejected: 1 × no edition parses")
     with pytest.raises(InputError, match="not HOST:PORT"):
         ax.listen_command("nowhere", 1, 1.0, lines.append, errors.append)
+
+
+PCAP_SITES = """
+[[site]]
+sac = 25
+sic = 12
+sensor_index = 0
+lat_deg = 45.8
+lon_deg = 16.0
+alt_m = 200.0
+
+[[site]]
+sac = 25
+sic = 201
+sensor_index = 1
+lat_deg = 45.0
+lon_deg = 15.0
+alt_m = 800.0
+
+[[site]]
+sac = 25
+sic = 204
+sensor_index = 2
+lat_deg = 43.5
+lon_deg = 16.4
+alt_m = 300.0
+"""
+
+
+@needs_fixtures
+def test_cli_plots_from_a_redundant_capture_feed_the_tracker(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from kizuna.cli import app
+
+    (tmp_path / "sites.toml").write_text(PCAP_SITES)
+    out = tmp_path / "plots.parquet"
+    res = CliRunner().invoke(
+        app,
+        ["asterix", "plots", str(CROATIA / "cat_034_048.pcap"), "--sites",
+         str(tmp_path / "sites.toml"), "--epoch", "2026-05-01T07:35:00Z", "--out", str(out)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    # 128 CAT048 records = 64 reports × 2 redundant chains; 17 unique ones from radars not in
+    # the table.
+    assert "47 plots" in res.output
+    assert "64 × duplicate report; 17 × unknown SAC/SIC" in res.output
+    table = pq.read_table(out).to_pydict()
+    assert len(table["time"]) == 47
+    assert table["time"] == sorted(table["time"])
+    assert set(table["sensor_id"]) == {"ASTERIX-25-12", "ASTERIX-25-201", "ASTERIX-25-204"}
+    tracked = CliRunner().invoke(
+        app, ["track", str(out), "--out", str(tmp_path / "tracks.parquet")]
+    )
+    assert tracked.exit_code == 0, tracked.output
+    assert "47" in tracked.output  # detections read
+    bad = CliRunner().invoke(
+        app,
+        ["asterix", "plots", str(CROATIA / "cat048.raw"), "--sites", str(tmp_path / "sites.toml"),
+         "--epoch", "07:35", "--out", str(out)],
+    )  # fmt: skip
+    assert isinstance(bad.exception, InputError) and "--epoch" in str(bad.exception)

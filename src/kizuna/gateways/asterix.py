@@ -585,7 +585,10 @@ class FeedResult:
 
 
 def to_plot_batch(
-    records: Iterable[AsterixRecord], sites: dict[tuple[int, int], Site], epoch: datetime
+    records: Iterable[AsterixRecord],
+    sites: dict[tuple[int, int], Site],
+    epoch: datetime,
+    drop_duplicates: bool = True,
 ) -> FeedResult:
     """CAT048 target reports and CAT021 ADS-B reports → a PlotBatch (other categories ignored).
 
@@ -594,14 +597,28 @@ def to_plot_batch(
     site's elevation σ if the height is unknown. CAT021: WGS84 position I021/130 or /131 and
     geometric height I021/140 (or flight level I021/145) turned into range/azimuth/elevation from
     the ground station (pymap3d.geodetic2aer); σ_range = site σ_range, angles' σ = σ_range / range.
-    Records from an unknown SAC/SIC or without a position are rejected and counted."""
+    Records from an unknown SAC/SIC or without a position are rejected and counted.
+
+    Surveillance data is often distributed over two redundant chains (the sample capture
+    cat_034_048.pcap carries every datagram twice, on multicast groups 232.1.x and 232.2.x); with
+    ``drop_duplicates`` a record whose category and items equal an earlier one's is counted as
+    ``duplicate report`` and not turned into a second plot."""
     rows: dict[str, list[Any]] = {
         k: [] for k in ("time", "site", "range", "az", "el", "sr", "sa", "se")
     }
     rejections: list[Rejection] = []
+    seen: set[str] = set()
     for rec in records:
         if rec.category not in (48, 21):
             continue
+        if drop_duplicates:
+            key = json.dumps([rec.category, rec.items], sort_keys=True, default=str)
+            if key in seen:
+                rejections.append(
+                    Rejection(rec.source, rec.offset, "duplicate report: redundant feed")
+                )
+                continue
+            seen.add(key)
         sac, sic = _get(rec.items, "010", "SAC"), _get(rec.items, "010", "SIC")
         site = sites.get((sac, sic)) if sac is not None and sic is not None else None
         if site is None:
@@ -923,3 +940,58 @@ def listen_command(bind: str, count: int | None, timeout_s: float, echo: Any, er
         f"rejected: {text or 'none'}"
     )
     return 2 if receiver.decoded.rejections else 0
+
+
+def plots_command(
+    path: str,
+    sites_path: str,
+    epoch_text: str,
+    out: str,
+    editions: list[str] | None,
+    err: Any,
+) -> None:
+    """``kizuna asterix plots``: CAT048/CAT021 reports → plots.parquet (the schema of
+    ``kizuna simulate``, time-sorted), ready for ``kizuna track``."""
+    import pyarrow as pa
+
+    from kizuna.sim.output import PLOTS_SCHEMA, write_parquet
+
+    try:
+        epoch = datetime.fromisoformat(epoch_text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError.single(
+            "--epoch", "", "not an ISO 8601 time", got=epoch_text, expected="2026-05-01T00:00:00Z"
+        ) from None
+    if epoch.utcoffset() is None:
+        raise InputError.single("--epoch", "", "needs a UTC offset", got=epoch_text, expected="…Z")
+    sites = load_sites(sites_path)
+    decoded = decode_file(path, parse_editions(editions))
+    feed = to_plot_batch(decoded.records, sites, epoch)
+    b = feed.plots
+    order = np.argsort(b.time, kind="stable")
+    b = b.take(order)
+    by_index = {s.sensor_index: f"ASTERIX-{s.sac}-{s.sic}" for s in sites.values()}
+    columns = [
+        b.time,
+        [by_index[int(i)] for i in b.sensor_index],
+        [""] * len(b),
+        ["radar"] * len(b),
+        b.range_m,
+        np.degrees(b.azimuth_rad),
+        np.degrees(b.elevation_rad),
+        b.sigma_range_m,
+        np.degrees(b.sigma_azimuth_rad),
+        np.degrees(b.sigma_elevation_rad),
+        np.degrees(b.sensor_lat_rad),
+        np.degrees(b.sensor_lon_rad),
+        b.sensor_alt_m,
+        b.sensor_ecef[:, 0],
+        b.sensor_ecef[:, 1],
+        b.sensor_ecef[:, 2],
+        b.truth_id,
+    ]
+    arrays = [pa.array(c, f.type) for c, f in zip(columns, PLOTS_SCHEMA, strict=True)]
+    write_parquet(pa.Table.from_arrays(arrays, schema=PLOTS_SCHEMA), out)
+    counts = decoded.rejection_counts() + feed.rejection_counts()
+    text = "; ".join(f"{v} × {k}" for k, v in counts.items()) or "none"
+    err(f"{path}: {len(b)} plots to {out}; rejected: {text}")

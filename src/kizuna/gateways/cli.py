@@ -79,6 +79,24 @@ def asterix_listen(
     raise typer.Exit(listen_command(bind, count, timeout, _out, _err))
 
 
+@asterix_app.command("plots")
+def asterix_plots(
+    file: Annotated[str, typer.Argument(help="Raw ASTERIX or pcap/pcapng file.")],
+    sites: Annotated[str, typer.Option("--sites", help="Site table (TOML [[site]] by SAC/SIC).")],
+    epoch: Annotated[
+        str, typer.Option("--epoch", help="UTC time that t = 0 stands for, e.g. 2026-05-01T07:00Z.")
+    ],
+    out: Annotated[str, typer.Option("--out", help="plots.parquet to write.")],
+    edition: Annotated[
+        list[str] | None, typer.Option("--edition", help="Force an edition, CAT=MAJOR.MINOR.")
+    ] = None,
+) -> None:
+    """CAT048/CAT021 reports as plots.parquet (kizuna simulate's schema) for kizuna track."""
+    from kizuna.gateways.asterix import plots_command
+
+    plots_command(file, sites, epoch, out, edition, _err)
+
+
 @asterix_app.command("cat062")
 def asterix_cat062(
     recording: Annotated[str, typer.Option("--recording", help="Exercise output directory.")],
