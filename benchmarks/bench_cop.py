@@ -6,6 +6,8 @@ with ``performance.now()``, median over ticks:
 
 * update: fetch /api/picture and /api/warnings, parse, build the one GeoJSON source, setData,
   table, and wait until the map has drawn it (``window.kizuna.show``);
+* our script: the part of the update in our own code (GeoJSON, table, panels), the rest being
+  MapLibre's worker (tiling) and the frames it draws;
 * one frame: mean time of a repaint of the unchanged picture (what any update costs at least);
 * API: the server's /api/picture for 5,000 tracks, timed from Python (httpx, same machine).
 
@@ -93,7 +95,10 @@ def measure(n_tracks: int) -> dict[str, float]:
                 page.wait_for_function(
                     "() => window.kizuna && window.kizuna.ready", timeout=120_000
                 )
-                update = [page.evaluate("t => window.kizuna.show('JPN', t)", t) for t in times]
+                update, script = [], []
+                for t in times:
+                    update.append(page.evaluate("t => window.kizuna.show('JPN', t)", t))
+                    script.append(page.evaluate("window.kizuna.state.lastScriptMs"))
                 drawn = page.evaluate("window.kizuna.renderedCount()")
                 symbols = page.evaluate("n => window.kizuna.symbolCost(n)", n_tracks)
                 frame = page.evaluate("n => window.kizuna.frameTime(n)", 10)
@@ -104,6 +109,7 @@ def measure(n_tracks: int) -> dict[str, float]:
     assert drawn == n_tracks, f"drew {drawn} of {n_tracks} tracks"
     return {
         "update": statistics.median(update),
+        "script": statistics.median(script),
         "api": statistics.median(api),
         "symbols": symbols,
         "frame": frame,
@@ -118,12 +124,13 @@ def main() -> None:
     small, large = measure(50), measure(5000)
     print(f"\nCOP page, median over {TICKS} ticks (ms)")
     print(
-        f"{'tracks':>7} {'update+draw':>12} {'one frame':>10} {'API':>8} {'symbols uncached':>17}"
+        f"{'tracks':>7} {'update+draw':>12} {'our script':>11} {'one frame':>10} {'API':>8} "
+        f"{'symbols uncached':>17}"
     )
     for n, r in ((50, small), (5000, large)):
         print(
-            f"{n:>7} {r['update']:>12.0f} {r['frame']:>10.0f} {r['api']:>8.1f} "
-            f"{r['symbols']:>17.0f}"
+            f"{n:>7} {r['update']:>12.0f} {r['script']:>11.1f} {r['frame']:>10.0f} "
+            f"{r['api']:>8.1f} {r['symbols']:>17.0f}"
         )
     print(
         f"\n5,000 vs 50 tracks: update {large['update'] / small['update']:.1f}x the time for "

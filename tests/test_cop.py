@@ -345,3 +345,15 @@ def test_scenario_named_relative_to_where_the_exercise_ran(
     (out / "metrics.json").write_text(json.dumps({"scenario": "scenarios/small-bilateral.toml"}))
     monkeypatch.chdir(tmp_path)  # not the project directory
     assert {a["name"] for a in PictureStore(out).assets()} == {"Kanazawa", "Niigata"}
+
+
+def test_render_warning_timeline_svg(recording: Path, tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from kizuna.cop import render_warning_timeline_svg
+
+    root = ET.fromstring(render_warning_timeline_svg(recording, "JPN"))
+    ticks = [t.text for t in root.iter("{http://www.w3.org/2000/svg}title")]
+    assert ticks == ["revision 0 new at 20 s", "revision 1 update at 30 s"]
+    write_synthetic_recording(tmp_path, SCENARIO, 2, (1.0,), warnings=False)
+    assert "no warnings" in render_warning_timeline_svg(tmp_path, "USA")

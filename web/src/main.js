@@ -276,6 +276,12 @@ async function load(map, nation, t) {
 }
 
 function applyFrame(map, nation, t, picture, warnings) {
+  const start = performance.now();
+  applyFrameNow(map, nation, t, picture, warnings);
+  state.lastScriptMs = performance.now() - start; // our own script: GeoJSON, table, panels
+}
+
+function applyFrameNow(map, nation, t, picture, warnings) {
   state.nation = nation;
   state.t = t;
   state.picture = picture;

@@ -14,4 +14,12 @@ def render_map_svg(out_dir: str | Path, nation: str, t: float, width: int = 800)
     return render(out_dir, nation, t, width)
 
 
-__all__ = ["render_map_svg"]
+def render_warning_timeline_svg(out_dir: str | Path, nation: str, width: int = 800) -> str:
+    """Inline SVG timeline of the warnings ``nation`` held (revisions, predicted impact times);
+    see :func:`kizuna.cop.snapshot.render_warning_timeline_svg`."""
+    from kizuna.cop.snapshot import render_warning_timeline_svg as render
+
+    return render(out_dir, nation, width)
+
+
+__all__ = ["render_map_svg", "render_warning_timeline_svg"]

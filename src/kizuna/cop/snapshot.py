@@ -193,3 +193,62 @@ def render_map_svg(
     )
     out.append("</svg>")
     return "\n".join(out)
+
+
+def render_warning_timeline_svg(
+    out_dir: str | Path, nation: str, width: int = 800, store: PictureStore | None = None
+) -> str:
+    """SVG timeline of the warnings ``nation`` held: one row per (issuer, threat), a bar from the
+    first revision to the last predicted impact time, a tick per revision (red new/update, grey
+    retracted). An empty recording gives a one-line "no warnings" SVG."""
+    store = store or PictureStore(out_dir)
+    if nation not in store.nation_codes():
+        raise InputError.single(
+            str(out_dir), "nation", "unknown nation", nation, ", ".join(store.nation_codes())
+        )
+    end = float(store.times[-1]) if len(store.times) else 0.0
+    held = store.warnings_at(nation, math.inf)
+    if not held:
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="24" '
+            f'font-family="sans-serif" font-size="12"><text x="4" y="16">{escape(nation)}: '
+            "no warnings</text></svg>"
+        )
+    impacts = [h["impact_time"] for w in held for h in w["history"] if h["impact_time"] is not None]
+    t_max = max([end, *impacts]) or 1.0
+    left, row, top = 150, 22, 24
+    height = top + row * len(held) + 20
+
+    def x_of(t: float) -> float:
+        return left + (width - left - 10) * t / t_max
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="sans-serif" font-size="11">',
+        f'<text x="4" y="14" font-weight="bold">{escape(nation)} warnings (s since epoch)</text>',
+    ]
+    for i, w in enumerate(held):
+        y = top + i * row
+        first = w["history"][0]["time"]
+        last_impact = w["history"][-1]["impact_time"] or w["time"]
+        who = f" from {w['issuer']}" if w.get("issuer") else ""
+        bar = max(x_of(last_impact) - x_of(first), 1.0)
+        out.append(
+            f'<text x="4" y="{y + 13}">threat {w["threat_track_number"]}{escape(who)}</text>'
+            f'<rect x="{x_of(first):.1f}" y="{y + 4}" width="{bar:.1f}" height="10" '
+            f'fill="#f4c7c7"/>'
+        )
+        for h in w["history"]:
+            colour = "#888888" if h["status"] == "retracted" else "#c92a2a"
+            out.append(
+                f'<line x1="{x_of(h["time"]):.1f}" x2="{x_of(h["time"]):.1f}" y1="{y + 2}" '
+                f'y2="{y + 16}" stroke="{colour}" stroke-width="2"><title>revision '
+                f"{h['revision']} {h['status']} at {h['time']:.0f} s</title></line>"
+            )
+    axis_y = top + row * len(held) + 4
+    out.append(
+        f'<line x1="{left}" x2="{width - 10}" y1="{axis_y}" y2="{axis_y}" stroke="#444"/>'
+        f'<text x="{left}" y="{axis_y + 13}">0</text>'
+        f'<text x="{width - 10}" y="{axis_y + 13}" text-anchor="end">{t_max:.0f}</text></svg>'
+    )
+    return "".join(out)
