@@ -179,6 +179,10 @@ def test_api_lists(client: TestClient) -> None:
     sensors = client.get("/api/sensors").json()
     assert all(s["coverage"][0] == s["coverage"][-1] for s in sensors if s["coverage"])
     assert client.get("/api/metrics").json()["synthetic"] is True
+    # The schema names the recording's nations, so generated requests reach real pictures.
+    parameters = client.get("/openapi.json").json()["paths"]["/api/picture"]["get"]["parameters"]
+    nation = next(p for p in parameters if p["name"] == "nation")
+    assert nation["schema"]["enum"] == ["USA", "JPN"]
 
 
 def test_api_track_history_and_details(client: TestClient) -> None:

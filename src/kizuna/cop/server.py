@@ -310,6 +310,21 @@ def create_app(store: PictureStore, live: bool = False) -> FastAPI:
         def no_front_end() -> HTMLResponse:
             return HTMLResponse("front end not built: run `make web`", status_code=503)
 
+    generate_openapi = app.openapi
+
+    def openapi_with_nations() -> dict[str, Any]:
+        """The schema, with the recording's nation codes as the ``nation`` enum (rebuilt on
+        every call: in live mode nations can appear)."""
+        app.openapi_schema = None
+        schema = generate_openapi()
+        codes = store.nation_codes()
+        for operation in (op for path in schema["paths"].values() for op in path.values()):
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] == "nation" and codes:
+                    parameter["schema"]["enum"] = codes
+        return schema
+
+    app.openapi = openapi_with_nations  # type: ignore[method-assign]
     return app
 
 
