@@ -143,7 +143,31 @@ class Observer:
             f'<track course="90" speed="3"/></detail></event>'.encode()
         )
 
+    def wait_until_routed(self, server: Server, timeout_s: float = 30.0) -> None:
+        """Send probe events from a second client until taky forwards one to this observer,
+        so the test's own events cannot race the server's registration of the observer."""
+        probe = Observer(server)
+        try:
+            deadline = time.monotonic() + timeout_s
+            i = 0
+            while time.monotonic() < deadline:
+                now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+                probe.sock.sendall(
+                    f'<event version="2.0" uid="PROBE-{i}" type="a-f-G" how="h-e" time="{now}" '
+                    f'start="{now}" stale="2099-01-01T00:00:00.000Z"><point lat="0" lon="0" '
+                    f'hae="0" ce="1" le="1"/></event>'.encode()
+                )
+                i += 1
+                if self._read(1, 0.5, keep_probes=True):
+                    return
+            raise AssertionError("taky never forwarded a probe event to the observer")
+        finally:
+            probe.close()
+
     def read_events(self, n: int, timeout_s: float = 15.0) -> list[ET.Element]:
+        return self._read(n, timeout_s, keep_probes=False)
+
+    def _read(self, n: int, timeout_s: float, keep_probes: bool) -> list[ET.Element]:
         events: list[ET.Element] = []
         deadline = time.monotonic() + timeout_s
         while len(events) < n and time.monotonic() < deadline:
@@ -158,7 +182,9 @@ class Observer:
             while b"</event>" in self.buf:
                 chunk, _, self.buf = self.buf.partition(b"</event>")
                 start = chunk.find(b"<event")
-                events.append(ET.fromstring(chunk[start:] + b"</event>"))
+                event = ET.fromstring(chunk[start:] + b"</event>")
+                if keep_probes or not event.get("uid", "").startswith("PROBE-"):
+                    events.append(event)
         return events
 
     def close(self) -> None:
@@ -192,7 +218,7 @@ def _round_trip(server: Server) -> None:
     observer = Observer(server)
     try:
         observer.announce()
-        time.sleep(0.5)  # let taky register the observer before Kizuna connects
+        observer.wait_until_routed(server)
         assert tak.send_events(events, server.url, server.client) == 3
         got = observer.read_events(3)
     finally:
@@ -261,10 +287,11 @@ def test_tak_users_position_reports_become_friendly_tracks(tmp_path: Path) -> No
 
         thread = threading.Thread(target=listen)
         thread.start()
-        time.sleep(1.0)
         observer = Observer(server)
-        observer.announce()
-        thread.join(timeout=30)
+        deadline = time.monotonic() + 30
+        while thread.is_alive() and time.monotonic() < deadline:
+            observer.announce()  # repeated until Kizuna's client, once registered, receives it
+            thread.join(timeout=0.5)
         observer.close()
     parsed = result["parse"]
     events = parsed.events  # type: ignore[attr-defined]
@@ -328,7 +355,7 @@ def test_cli_cot_send_to_taky(tmp_path: Path) -> None:
         observer = Observer(server)
         try:
             observer.announce()
-            time.sleep(0.5)
+            observer.wait_until_routed(server)
             args = ["cot", "send", "--recording", str(rec), "--nation", "JPN", "--tak", server.url]
             res = CliRunner().invoke(app, [*args, "--all"])
             assert res.exit_code == 0, res.output
@@ -384,7 +411,7 @@ def test_tak_sink_keeps_one_connection_for_a_runtime(tmp_path: Path) -> None:
         observer = Observer(server)
         try:
             observer.announce()
-            time.sleep(0.5)
+            observer.wait_until_routed(server)
             pic = _picture(3)
             with tak.TakSink(server.url, options=CotOptions(stale_s=300)) as sink:
                 assert sink.publish(pic.take([0, 1])) == 2  # type: ignore[attr-defined]
