@@ -755,10 +755,7 @@ def encode_cat062(
     flag from the contributor count, SRC = 3D radar), 130 geometric altitude (ft), 220 rate of
     climb (ft/min) and 500/APC position accuracy (σ per axis, m). Track numbers outside 0..65535
     (I062/040 is 16 bits) and rows with non-finite states are skipped and counted."""
-    import asterix.generated as gen
-
     spec = next(s for s in _editions(62) if s.cv_edition == CAT062_EDITION)
-    del gen
     n = len(picture)
     out = Cat062Encoding([], 0)
     if n == 0:

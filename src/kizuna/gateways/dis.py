@@ -113,7 +113,7 @@ def decode_datagram(data: bytes, source: str = "<bytes>", base_offset: int = 0) 
                 Rejection(source, at, f"truncated PDU header: {n - pos} byte(s), need 12")
             )
             break
-        version, exercise, ptype, family = data[pos], data[pos + 1], data[pos + 2], data[pos + 3]
+        version, ptype = data[pos], data[pos + 2]
         length = int.from_bytes(data[pos + 8 : pos + 10], "big")
         if not 4 <= version <= 7:
             out.rejections.append(
@@ -162,7 +162,6 @@ def decode_datagram(data: bytes, source: str = "<bytes>", base_offset: int = 0) 
         if state is None:
             out.rejections.append(Rejection(source, at, "non-finite position or velocity"))
             continue
-        del exercise, family
         out.entities.append(state)
     return out
 
