@@ -235,6 +235,13 @@ def test_websocket_replays_in_order_and_refuses_bad_nations(client: TestClient) 
     assert frames[3] == {"type": "end"}
     assert all(len(f["tracks"]) == N_TRACKS - N_TRACKS // JPN_ONLY_EVERY for f in frames[:3])
     assert frames[2]["warnings"][0]["revision"] == 1
+    with client.websocket_connect("/ws/picture?nation=USA&t=30&speed=1000") as ws:
+        assert ws.receive_json()["time"] == 30.0
+        assert ws.receive_json() == {"type": "end"}
+        ws.send_text("not json")  # ignored
+        ws.send_text('{"t": 10, "nation": "JPN", "playing": true, "speed": -1}')
+        frame = ws.receive_json()
+        assert (frame["time"], frame["nation"]) == (10.0, "JPN")  # steered; bad speed ignored
     from starlette.websockets import WebSocketDisconnect
 
     with (

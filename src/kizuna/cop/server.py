@@ -14,6 +14,7 @@ for a live node over Zenoh is :func:`open_source`: a future source only needs th
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -373,9 +374,13 @@ async def _stream(
                     wait = (float(later[0]) - t) / state["speed"]
                     state["t"] = float(later[0])
             try:
-                message = await asyncio.wait_for(websocket.receive_json(), timeout=wait)
+                text = await asyncio.wait_for(websocket.receive_text(), timeout=wait)
             except TimeoutError:
                 continue
+            try:
+                message = json.loads(text)
+            except ValueError:
+                continue  # not JSON: ignored, like any control value that makes no sense
             if isinstance(message, dict):
                 _steer(state, message, store)
                 sent_version = -1  # a steered client wants a frame now
