@@ -24,6 +24,7 @@ Category of a local track, from kinematics (notional rule of thumb; documented t
 > 1.2 km/s, or altitude > 30 km, or climbing > 250 m/s above 10 km; **cruise** if faster than
 150 m/s below 1.5 km altitude (radar elevation noise is hundreds of metres at long range, so
 "very low" has to be generous); else **air**. Once ballistic, a number stays ballistic.
+A local track the node's ballistic tracker holds (``LocalTracks.ballistic``) is ballistic at once.
 Identity: no IFF is modelled, so ``"suspect"`` for ballistic and cruise, ``"unknown"`` otherwise.
 """
 
@@ -82,6 +83,9 @@ class LocalTracks:
     hits: npt.NDArray[np.int64]  # (N,)
     sensors: list[tuple[str, ...]]  # (N,) contributing own sensor ids
     label: list[Label]  # (N,)
+    # (N,) rows the node's ballistic tracker holds (plots > 30 km by 3σ, kizuna.node.NodeTracker):
+    # "ballistic" from the first report, without waiting for MIN_HITS_TO_CLASSIFY hits.
+    ballistic: npt.NDArray[np.bool_] | None = None
 
     @staticmethod
     def empty() -> LocalTracks:
@@ -503,6 +507,9 @@ class Fuser:
         if rows.size == 0:
             return []
         cats = classify(self.local.state[rows], self.local.hits[rows])
+        if self.local.ballistic is not None:
+            known = self.local.ballistic[rows]
+            cats = ["ballistic" if b else c for c, b in zip(cats, known.tolist(), strict=True)]
         out = []
         for c, n in zip(cats, numbers.tolist(), strict=True):
             if self.category_memory.get(n) == "ballistic":
