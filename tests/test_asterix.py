@@ -67,6 +67,7 @@ def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (CROATIA / "cat_034_048.pcap", {48: 128, 34: 34}),
         (CROATIA / "cat21_re.ast", {21: 2}),
         (JASTERIX / "cat021ed2.1.bin", {21: 1}),
+        (JASTERIX / "cat021ed0.26.bin", {21: 1}),
         (JASTERIX / "cat034ed1.26.bin", {34: 1}),
         (JASTERIX / "cat048ed1.15.bin", {48: 1}),
         (JASTERIX / "cat048ed1.23.bin", {48: 1}),
@@ -97,9 +98,11 @@ def test_cat048_values_from_the_sample() -> None:
 
 
 @needs_fixtures
-def test_cat021_edition_026_with_explicit_edition() -> None:
-    # The 0.26 layout differs from 2.x; the wire carries no edition, so the user names it.
-    decoded = ax.decode_file(JASTERIX / "cat021ed0.26.bin", editions={21: (0, 26)})
+@pytest.mark.parametrize("editions", [None, {21: (0, 26)}])
+def test_cat021_edition_026(editions: dict[int, tuple[int, int]] | None) -> None:
+    # The wire carries no edition. Edition 2.7 also parses these bytes, as two records, the
+    # second without item 010; the decoder prefers the edition that gives every record an 010.
+    decoded = ax.decode_file(JASTERIX / "cat021ed0.26.bin", editions=editions)
     assert decoded.rejections == []
     (rec,) = decoded.records
     assert rec.edition == "0.26"
@@ -256,7 +259,7 @@ def test_cat048_to_plot_batch(tmp_path: Path) -> None:
 
 @needs_fixtures
 def test_cat021_to_plot_batch_positions_from_ground_station() -> None:
-    decoded = ax.decode_file(JASTERIX / "cat021ed0.26.bin", editions={21: (0, 26)})
+    decoded = ax.decode_file(JASTERIX / "cat021ed0.26.bin")
     site = ax.Site(0, 5, 0, 38.78, -9.13, 100.0, sigma_range_m=30.0)
     feed = ax.to_plot_batch(
         decoded.records, {(0, 5): site}, datetime.fromisoformat("2026-01-01T00:00:00+00:00")
@@ -514,3 +517,15 @@ def test_cli_plots_from_a_redundant_capture_feed_the_tracker(tmp_path: Path) -> 
          "--epoch", "07:35", "--out", str(out)],
     )  # fmt: skip
     assert isinstance(bad.exception, InputError) and "--epoch" in str(bad.exception)
+
+
+def test_records_without_item_010_still_decode_with_the_newest_edition() -> None:
+    import asterix.generated as gen
+
+    spec = gen.Cat_048_1_32
+    rec = spec.cv_record.create({"040": (("RHO", (10.0, "NM")), ("THETA", (45.0, "°")))})
+    data = spec.create([rec]).unparse().to_bytes()
+    decoded = ax.decode_bytes(data, "t")
+    assert decoded.rejections == []
+    (only,) = decoded.records
+    assert only.edition == "1.32" and only.items["040"]["RHO"] == 10.0

@@ -5,9 +5,10 @@ In: any category libasterix knows (CAT001/002/021/034/048/062/065 and more) from
 :mod:`kizuna.gateways.pcap`) and UDP datagrams. Each datablock is parsed with the category's
 editions newest first; the first edition that parses every record of the block wins (ASTERIX
 does not carry its edition on the wire, so this is what decoders such as ast-tool-py let a user
-choose by hand — ``editions=`` does the same here). Nothing a peer sends can raise: each bad
-datablock is a :class:`Rejection` with its byte offset and reason, and decoding goes on with the
-next block.
+choose by hand — ``editions=`` does the same here). An edition under which a record lacks item
+010 (data source identifier) is taken only if no edition reads every record with it. Nothing a
+peer sends can raise: each bad datablock is a :class:`Rejection` with its byte offset and
+reason, and decoding goes on with the next block.
 
 Sensor feed: CAT048 (monoradar target reports, polar range/azimuth from the radar named by
 SAC/SIC in a site table) and CAT021 (ADS-B, WGS84 positions seen from the ground station named
@@ -193,6 +194,7 @@ def _decode_block(
             )
             return
     first_error = ""
+    fallback: tuple[str, list[dict[str, Any]]] | None = None
     for spec in specs:
         try:
             records = _parse_records(spec, block)
@@ -207,9 +209,17 @@ def _decode_block(
             first_error = first_error or f"{type(exc).__name__}: {exc}"
             continue
         ed = ".".join(str(v) for v in spec.cv_edition)
-        out.records.extend(
-            AsterixRecord(source, at, cat, ed, i, it, time_s) for i, it in enumerate(items)
-        )
+        # An edition under which some record lacks the data source identifier (item 010,
+        # mandatory in the categories we read) is a less plausible reading of the bytes: an
+        # older layout mis-parsed by a newer edition (CAT021 0.26 read as 2.x splits one record
+        # into two). Prefer the newest edition without that defect; else the newest that parsed.
+        if editions is None and not all("010" in it for it in items):
+            fallback = fallback or (ed, items)
+            continue
+        _emit(out, source, at, cat, ed, items, time_s)
+        return
+    if fallback is not None:
+        _emit(out, source, at, cat, fallback[0], fallback[1], time_s)
         return
     tried = ", ".join(".".join(str(v) for v in s.cv_edition) for s in specs)
     out.rejections.append(
@@ -219,6 +229,20 @@ def _decode_block(
             f"no edition parses this datablock: CAT{cat:03d}, {len(block) + 3} bytes, "
             f"editions tried {tried}; newest said {first_error or 'unknown'}",
         )
+    )
+
+
+def _emit(
+    out: AsterixDecode,
+    source: str,
+    at: int,
+    cat: int,
+    edition: str,
+    items: list[dict[str, Any]],
+    time_s: float,
+) -> None:
+    out.records.extend(
+        AsterixRecord(source, at, cat, edition, i, it, time_s) for i, it in enumerate(items)
     )
 
 
