@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from kizuna.errors import InputError
+from kizuna.metrics.report import report_command
 from kizuna.plots import PlotBatch
 from kizuna.runtime.zenoh_transport import (
     Clock,
@@ -228,6 +229,10 @@ def test_three_nodes_converge_and_score_over_mutual_tls(alliance: Alliance) -> N
         scores = [jaccard(by_time[a].get(t, set()), by_time[b].get(t, set())) for t in late]
         print(f"{a}-{b}: same track numbers, median Jaccard {np.median(scores):.2f}")
         assert np.median(scores) >= 0.8
+    # `kizuna report DIR` rescoring works on the live recording as on an exercise's.
+    rescored = report_command(alliance.record)
+    assert rescored["commonality"] == pytest.approx(metrics["commonality"])
+    assert (alliance.record / "report.html").exists()
     envelopes = pq.read_table(alliance.record / "recording" / "envelopes.parquet").to_pydict()
     outcomes = set(envelopes["outcome"])
     assert "delivered" in outcomes

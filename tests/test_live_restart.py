@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 
-from kizuna.runtime.exercise import exercise_keys
-from kizuna.runtime.live_sim import collect_status
+from kizuna.runtime.live_sim import run_status_command
 from kizuna.runtime.zenoh_transport import (
     Clock,
     TransportConfig,
@@ -23,7 +23,6 @@ from kizuna.runtime.zenoh_transport import (
     envelope_key,
     open_session,
 )
-from kizuna.scenario import load_scenario
 from test_live import NATIONS, Alliance, jaccard, numbers_by_time
 
 
@@ -87,15 +86,13 @@ def test_sigkill_and_restart_catches_up(tmp_path: Path) -> None:
         # Status: every node up, every link up (what `kizuna status` shows); only JPN has
         # rejected anything, and only as replays.
         wait_scenario_time(clock, 30.0)
-        scenario = load_scenario(alliance.scenario)
-        keyring = next(iter(exercise_keys(scenario, None).values())).keyring
-        seen = collect_status(
-            scenario,
-            alliance.exercise,
-            TransportConfig(connect=(alliance.endpoint("SIM"),)),
-            keyring,
-            listen_s=2.0,
-        )
+        console = Console(record=True, width=120)
+        seen = run_status_command(
+            alliance.scenario, [alliance.endpoint("SIM")], None, alliance.exercise, None, 2.0,
+            console,
+        )  # fmt: skip
+        table = console.export_text()  # also printed (run with -s)
+        assert table.count(" up ") >= len(NATIONS) and "silent" not in table
         assert set(seen["nodes"]) == set(NATIONS)
         for n, s in seen["nodes"].items():
             print(f"\nstatus {n}: t={s.time:.0f} local={s.local_tracks} "

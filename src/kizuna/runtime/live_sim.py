@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kizuna.errors import InputError
+from kizuna.node import NodeConfig
 from kizuna.record.recorder import ENVELOPES_SCHEMA, PICTURES_SCHEMA, Recorder
 from kizuna.runtime.zenoh_transport import (
     SIM_SUBJECT,
@@ -165,6 +166,7 @@ def run_live_sim(
     start_delay_s: float = 2.0,
     wait_for_nodes_s: float = 30.0,
     wait_for_start_s: float = 60.0,
+    scenario_source: str = "",
 ) -> SimResult:
     """Play the scenario live; merge and score the recording when ``record_dir`` is given.
 
@@ -187,10 +189,10 @@ def run_live_sim(
         session.close()
     metrics = None
     if recorder is not None and record_dir is not None:
-        interval = 2.0
+        interval = NodeConfig().report_interval_s  # the nodes' picture times
         ticks = interval * np.arange(1, math.floor(scenario.duration_s / interval) + 1)
         recorder.close(World(scenario).truth_samples(ticks))
-        metrics = merge_recordings(record_dir, scenario, wait_for_nodes_s, exercise)
+        metrics = merge_recordings(record_dir, scenario, wait_for_nodes_s, scenario_source)
     return SimResult(scans, plots, time.perf_counter() - started, late, metrics)
 
 
@@ -201,6 +203,9 @@ def merge_recordings(
     source: str = "",
 ) -> dict[str, Any]:
     """Merge ``DIR/sim`` and ``DIR/nodes/*`` into the exercise layout and score it.
+
+    ``source`` is the scenario file's path, written into ``metrics.json`` so that
+    ``kizuna report DIR`` finds the scenario.
 
     Waits up to ``wait_for_nodes_s`` for every nation's recording; nations that never wrote one
     are listed under ``missing_nodes`` in ``metrics.json``.
@@ -267,7 +272,7 @@ def run_sim_command(
     ex, transport = transport_for(scenario, exercise, listen, connect, tls_dir, SIM_SUBJECT)
     result = run_live_sim(
         scenario, ex, transport, speed, record_dir, start_delay_s,
-        wait_for_start_s=wait_for_start_s,
+        wait_for_start_s=wait_for_start_s, scenario_source=str(scenario_path),
     )  # fmt: skip
     console.print(
         f"live sim {scenario.name} (exercise {ex}): {result.scans} scans, {result.plots} plots "
