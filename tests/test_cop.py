@@ -368,3 +368,13 @@ def test_render_warning_timeline_svg(recording: Path, tmp_path: Path) -> None:
     assert ticks == ["revision 0 new at 20 s", "revision 1 update at 30 s"]
     write_synthetic_recording(tmp_path, SCENARIO, 2, (1.0,), warnings=False)
     assert "no warnings" in render_warning_timeline_svg(tmp_path, "USA")
+
+
+def test_land_cut_at_the_antimeridian_is_drawn_continuous() -> None:
+    from kizuna.cop.snapshot import _unwrap_ring
+
+    fiji_like = np.array([[179.0, -17.0], [-179.5, -17.0], [-179.5, -16.0], [179.0, -16.0]])
+    east = _unwrap_ring(fiji_like, 100.0, 170.0)
+    assert np.ptp(east[:, 0]) == pytest.approx(1.5)
+    west = _unwrap_ring(fiji_like[::-1], -175.0, -100.0)  # starts east of the cut, view west
+    assert np.ptp(west[:, 0]) == pytest.approx(1.5) and west[:, 0].max() <= -179.0

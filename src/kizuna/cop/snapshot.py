@@ -89,6 +89,17 @@ def _path(proj: _Projection, ring: Any) -> str:
     return f"M{coords}Z"
 
 
+def _unwrap_ring(ring: np.ndarray, lon_min: float, lon_max: float) -> np.ndarray:
+    """A ring cut at the antimeridian (Fiji, Chukotka) made continuous (np.unwrap on longitude)
+    and moved by 360° towards the view; otherwise its ±180° points join across the whole map."""
+    lon = np.degrees(np.unwrap(np.radians(ring[:, 0])))
+    if lon.max() < lon_min:
+        lon += 360.0
+    elif lon.min() > lon_max:
+        lon -= 360.0
+    return np.column_stack([lon, ring[:, 1]])
+
+
 def render_map_svg(
     out_dir: str | Path, nation: str, t: float, width: int = 800, store: PictureStore | None = None
 ) -> str:
@@ -127,6 +138,8 @@ def render_map_svg(
     ]
     land = []
     for polygon in land_polygons():
+        if any(np.abs(np.diff(r[:, 0])).max(initial=0.0) > 180.0 for r in polygon):
+            polygon = [_unwrap_ring(r, lon_min, lon_max) for r in polygon]
         outer = polygon[0]
         if (
             outer[:, 0].max() < lon_min
