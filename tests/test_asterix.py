@@ -257,18 +257,37 @@ def test_cat048_to_plot_batch(tmp_path: Path) -> None:
     assert feed2.rejection_counts() == {"unknown SAC/SIC": 1}
 
 
-@needs_fixtures
 def test_cat021_to_plot_batch_positions_from_ground_station() -> None:
-    decoded = ax.decode_file(JASTERIX / "cat021ed0.26.bin")
-    site = ax.Site(0, 5, 0, 38.78, -9.13, 100.0, sigma_range_m=30.0)
-    feed = ax.to_plot_batch(
-        decoded.records, {(0, 5): site}, datetime.fromisoformat("2026-01-01T00:00:00+00:00")
+    import asterix.generated as gen
+
+    spec = gen.Cat_021_2_7
+    rec = spec.cv_record.create(
+        {
+            "010": (("SAC", 0), ("SIC", 5)),
+            "131": (("LAT", (38.9, "°")), ("LON", (-9.0, "°"))),
+            "140": (30_000.0, "ft"),
+            "073": (3600.5, "s"),
+        }
     )
-    items = decoded.records[0].items
-    if "140" not in items and "145" not in items:
-        assert feed.rejection_counts() == {"CAT021 record without position/height/time": 1}
-        return
-    assert len(feed.plots) == 1
+    no_height = spec.cv_record.create(
+        {"010": (("SAC", 0), ("SIC", 5)), "131": (("LAT", (38.9, "°")), ("LON", (-9.0, "°")))}
+    )
+    data = spec.create([rec, no_height]).unparse().to_bytes()
+    decoded = ax.decode_bytes(data, "adsb")
+    assert [r.edition for r in decoded.records] == ["2.7", "2.7"]
+    site = ax.Site(0, 5, 4, 38.78, -9.13, 100.0, sigma_range_m=30.0)
+    epoch = datetime.fromisoformat("2026-01-01T01:00:00+00:00")
+    feed = ax.to_plot_batch(decoded.records, {(0, 5): site}, epoch)
+    assert feed.rejection_counts() == {"CAT021 record without position/height/time": 1}
+    b = feed.plots
+    assert len(b) == 1 and b.sensor_index[0] == 4 and b.time[0] == pytest.approx(0.5)
+    lat = decoded.records[0].items["131"]["LAT"]
+    lon = decoded.records[0].items["131"]["LON"]
+    az, el, rng = pymap3d.geodetic2aer(lat, lon, 30_000 * 0.3048, 38.78, -9.13, 100.0)
+    assert b.range_m[0] == pytest.approx(rng)
+    assert math.degrees(b.azimuth_rad[0]) == pytest.approx(az)
+    assert math.degrees(b.elevation_rad[0]) == pytest.approx(el)
+    assert b.sigma_azimuth_rad[0] == pytest.approx(30.0 / rng)
 
 
 def test_load_sites_names_the_bad_field(tmp_path: Path) -> None:
