@@ -194,6 +194,13 @@ class LaunchDetector:
         ]
         return out
 
+    def last_report_time(self, ir_track: int) -> float:
+        """Time of the newest report in an IR track (−inf if unknown)."""
+        for track in self._tracks:
+            if track.ident == ir_track:
+                return max(track.times)
+        return -math.inf
+
     def launches(self) -> list[LaunchEstimate]:
         """The latest estimate of every launch detected so far (in detection order)."""
         return [tr.estimate for tr in self._tracks if tr.estimate is not None]

@@ -22,6 +22,12 @@ Rules (our own, documented here)
   back-propagation of the track (boost ignored; see :mod:`kizuna.c2.impact`). Impact point,
   95 % ellipse and time: :func:`kizuna.c2.impact.predict_impact` of the newest track state.
   Endangered assets: :func:`kizuna.c2.threat.ballistic_threats` (P ≥ 1 %), priority order.
+* **Settling.** A track's impact is used only once two of its predictions, at least 10 s apart,
+  agree (means within the 99 % region of the summed covariances, impact times within 2 s plus a
+  tenth of the elapsed time — under thrust the predicted impact time runs ahead with the
+  clock), and not while space IR still
+  sees the threat's plume (reports within the last 12 s): during boost a ballistic
+  extrapolation is meaningless and its predicted impact runs downrange.
 * **New** as soon as the threat exists (an IR launch is warned before any radar holds it).
 * **Update** when the endangered set changes, the impact first becomes known, the predicted
   impact moves by more than max(``revise_distance_m``, ¼ of the previous semi-major axis), the
@@ -42,7 +48,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from kizuna.c2.impact import ImpactPrediction, back_propagate_to_ground, predict_impact
+from kizuna.c2.impact import (
+    ImpactPrediction,
+    back_propagate_to_ground,
+    ground_offsets,
+    predict_impact,
+)
 from kizuna.c2.launch_detection import LaunchDetector, LaunchDetectorConfig, LaunchEstimate
 from kizuna.c2.threat import AssetArrays, ballistic_threats
 from kizuna.geo import ecef_to_geodetic
@@ -50,6 +61,7 @@ from kizuna.messages import Ellipse, Label, Warning
 from kizuna.plots import F64, PlotBatch
 from kizuna.track.motion import BallisticJ2
 
+CHI2_2DOF_99 = 9.210340371976184  # 99 % quantile of χ² with 2 degrees of freedom: −2 ln 0.01
 WARNING_BLOCK = 2_000_000_000  # warning numbers for IR-only threats: 2e9 + 10,000·nation + k
 
 
@@ -66,6 +78,8 @@ class WarningConfig:
     # an aircraft mislabelled ballistic does not make a (false) missile warning.
     min_speed_mps: float = 1_200.0
     min_altitude_m: float = 30_000.0
+    settle_interval_s: float = 10.0
+    boost_quiet_s: float = 12.0  # IR silent this long after its last report = burnout
     launch_detector: LaunchDetectorConfig = field(default_factory=LaunchDetectorConfig)
 
 
@@ -104,6 +118,8 @@ class WarningManager:
         self._threats: list[_Threat] = []
         self._next_warning = WARNING_BLOCK + 10_000 * nation_index + 1
         self._model = BallisticJ2(q=0.0, max_step=10.0)
+        # track number -> (time, impact ECEF, ground covariance, settled) of its last prediction
+        self._last_prediction: dict[int, tuple[float, F64, F64, bool, float]] = {}
         self.issued: list[Warning] = []  # every warning this manager produced, in order
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -156,7 +172,11 @@ class WarningManager:
             for k, number in enumerate(numbers.tolist()):
                 if not prediction.valid[k] or prediction.impact_time[k] <= t:
                     continue  # not coming down (yet), or already down
+                if not self._settled(int(number), float(t), prediction, k):
+                    continue  # still boosting, or not yet two agreeing predictions
                 threat = self._threat_for_track(int(number), float(tt[k]), x[k])
+                if self._boosting(threat, float(t)):
+                    continue  # space IR still sees the plume: no ballistic impact yet
                 threat.impact = _row(prediction, k)
                 threat.endangered = tuple(pr.asset for pr in pairs if pr.threat == k)
                 if threat.launch is None and t - threat.launch_from_track_at >= (
@@ -195,6 +215,50 @@ class WarningManager:
         return None
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _settled(self, number: int, t: float, prediction: ImpactPrediction, k: int) -> bool:
+        """True when this track's impact prediction agrees with its previous one (taken at
+        least ``settle_interval_s`` earlier): the two means are within the 99 % region of the
+        summed ground covariances (χ²₂ = 9.21). A missile tracked during boost keeps pushing its
+        predicted impact downrange, far outside that region, so a radar track picked up before
+        burnout raises no warning until it flies ballistically."""
+        point = prediction.impact_ecef[k]
+        cov = prediction.enu_covariance[k]
+        previous = self._last_prediction.get(number)
+        if previous is not None and t - previous[0] < self.config.settle_interval_s:
+            return previous[3]
+        settled = False
+        if previous is not None:
+            d = ground_offsets(
+                prediction.lat_rad[k : k + 1],
+                prediction.lon_rad[k : k + 1],
+                point[None],
+                previous[1][None],
+            )[0]
+            total = cov + previous[2]
+            try:
+                settled = float(d @ np.linalg.solve(total, d)) <= CHI2_2DOF_99
+            except np.linalg.LinAlgError:
+                settled = False
+            # A ballistic object's impact time stays put; under thrust it runs ahead with the
+            # clock. Allow a drift of a tenth of the elapsed time (plus 2 s).
+            drift = abs(float(prediction.impact_time[k]) - previous[4])
+            settled = settled and drift <= 2.0 + 0.1 * (t - previous[0])
+        self._last_prediction[number] = (
+            t,
+            point.copy(),
+            cov.copy(),
+            settled,
+            float(prediction.impact_time[k]),
+        )
+        return settled
+
+    def _boosting(self, threat: _Threat, t: float) -> bool:
+        est = threat.launch
+        if est is None:
+            return False
+        latest = max(est.last_time, self.detector.last_report_time(est.ir_track))
+        return t - latest <= self.config.boost_quiet_s
 
     def _by_ir(self, ir_track: int) -> _Threat | None:
         return next((th for th in self._threats if th.ir_track == ir_track), None)
