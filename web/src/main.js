@@ -117,9 +117,35 @@ function warningsGeoJSON(warnings) {
 
 // -- map ----------------------------------------------------------------------------------------
 
+// Natural Earth rings are cut at the antimeridian (Fiji, Chukotka); drawn as they are, their
+// ±180° points join up as a line around the world. Unwrap each such ring's longitudes so it is
+// continuous (MapLibre accepts longitudes beyond ±180 for that).
+function unwrapRing(ring) {
+  let offset = 0;
+  return ring.map(([lon, lat], i) => {
+    if (i > 0) {
+      const step = lon - ring[i - 1][0];
+      if (step > 180) offset -= 360;
+      else if (step < -180) offset += 360;
+    }
+    return [lon + offset, lat];
+  });
+}
+
+function unwrapGeometry(geometry) {
+  if (geometry.type === "Polygon" || geometry.type === "MultiLineString") {
+    return { ...geometry, coordinates: geometry.coordinates.map(unwrapRing) };
+  }
+  if (geometry.type === "MultiPolygon") {
+    return { ...geometry, coordinates: geometry.coordinates.map((p) => p.map(unwrapRing)) };
+  }
+  return geometry;
+}
+
 function baseStyle() {
-  const landGeo = feature(land50, land50.objects.land);
-  const borders = mesh(countries110, countries110.objects.countries, (a, b) => a !== b);
+  const land = feature(land50, land50.objects.land);
+  const landGeo = { ...land, features: land.features.map((f) => ({ ...f, geometry: unwrapGeometry(f.geometry) })) };
+  const borders = unwrapGeometry(mesh(countries110, countries110.objects.countries, (a, b) => a !== b));
   return {
     version: 8,
     sources: {
