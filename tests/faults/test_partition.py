@@ -9,6 +9,7 @@ measurements.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -65,6 +66,31 @@ def _duplicates(
         close = d[i, j] < within_m
         found += [(float(t), int(a), int(b)) for a, b in zip(k[i[close]], k[j[close]], strict=True)]
     return found
+
+
+def _persisting(
+    pairs: list[tuple[float, int, int]], interval: float, last_time: float
+) -> list[tuple[int, int]]:
+    """Pairs seen on 3 or more consecutive picture times, or on the last one."""
+    by_pair: dict[tuple[int, int], list[float]] = {}
+    for t, a, b in pairs:
+        by_pair.setdefault((min(a, b), max(a, b)), []).append(t)
+    left = []
+    for pair, ts in by_pair.items():
+        ts.sort()
+        run = longest = 1
+        for prev, cur in itertools.pairwise(ts):
+            run = run + 1 if abs(cur - prev - interval) < 1e-6 else 1
+            longest = max(longest, run)
+        if longest >= 3 or abs(ts[-1] - last_time) < 1e-6:
+            left.append(pair)
+    return left
+
+
+def test_persisting_pairs() -> None:
+    pairs = [(10.0, 1, 2), (12.0, 2, 1), (20.0, 3, 4), (22.0, 3, 4), (24.0, 3, 4), (30.0, 5, 6)]
+    assert _persisting(pairs, 2.0, last_time=30.0) == [(3, 4), (5, 6)]
+    assert _persisting(pairs[:2], 2.0, last_time=30.0) == []
 
 
 def test_partition_then_heal_reconverges(hosts: Hosts, tmp_path: Path) -> None:
@@ -157,6 +183,11 @@ def test_partition_then_heal_reconverges(hosts: Hosts, tmp_path: Path) -> None:
     ]
     settled = healed + 10.0 * SPEED
     dups = {n: _duplicates(parts[n] / "pictures.parquet", settled) for n in NATIONS}
+    # A new local track briefly carries its own number until the allies' reports merge it (the
+    # exercise shows the same: pairs for 2 ticks). "Left" = a pair on 3+ consecutive ticks, or
+    # on the last picture.
+    last_time = max(times)
+    left = {n: _persisting(d, interval=2.0, last_time=last_time) for n, d in dups.items()}
     print(
         f"\npartition USA-JPN from scenario t={cut:.1f} to t={healed:.1f} "
         f"({PARTITION_WALL_S:.0f} wall s at {SPEED:g}x): USA->JPN items delivered while cut "
@@ -164,9 +195,9 @@ def test_partition_then_heal_reconverges(hosts: Hosts, tmp_path: Path) -> None:
         f"during {np.median(during) if during else float('nan'):.2f}, "
         f"after {np.median([score[t] for t in after_heal if t >= converged]):.2f}; "
         f"re-converged {reconverge_wall_s:.1f} wall s after healing; "
-        f"duplicate numbers 10 s after healing: {dups}"
+        f"close pairs of numbers from 10 s after healing (time, a, b): {dups}; left: {left}"
     )
     assert cut_off == [], "the partition did not cut the USA-JPN link"
     assert reconverge_wall_s <= 10.0
     assert np.median([score[t] for t in after_heal if t >= converged]) >= 0.8
-    assert all(v == [] for v in dups.values()), dups
+    assert all(v == [] for v in left.values()), left
