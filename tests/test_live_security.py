@@ -164,3 +164,50 @@ def test_plain_tcp_peer_cannot_reach_a_tls_listener(pki: Path, sessions: Session
     plain = sessions(TransportConfig(connect=("tcp/" + endpoint.split("/", 1)[1],)))
     time.sleep(2.0)
     assert plain.info.peers_zid() == [] and usa.info.peers_zid() == []
+
+
+def test_keys_init_tls_writes_ca_and_certificates(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kizuna.cli import app
+
+    result = CliRunner().invoke(
+        app, ["keys", "init", "--nations", "USA,JPN", "--out", str(tmp_path), "--tls"]
+    )
+    assert result.exit_code == 0, result.output
+    for name in ("USA", "JPN", "SIM", "VIEWER"):
+        assert cert_path(tmp_path, name).exists()
+    assert (tmp_path / "keyring.json").exists() and ca_path(tmp_path).exists()
+    again = CliRunner().invoke(
+        app, ["keys", "init", "--nations", "USA,JPN", "--out", str(tmp_path), "--tls"]
+    )
+    assert isinstance(again.exception, InputError)  # refuses to overwrite without --force
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["sim", "--scenario", "S"], "--live"),
+        (["sim", "--scenario", "S", "--live", "--speed", "0"], "--speed"),
+        (["node", "--scenario", "S", "--nation", "USA", "--tls", "NOPE"], "TLS file not found"),
+        (["node", "--scenario", "S", "--nation", "USA", "--tls", "PKI",
+          "--connect", "tcp/127.0.0.1:1"], "not tls/"),
+        (["status", "--scenario", "S", "--exercise", "a/b"], "exercise id"),
+    ],
+)  # fmt: skip
+def test_live_commands_refuse_bad_options(
+    args: list[str], needle: str, pki: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from kizuna.cli import app
+    from test_live import TRILATERAL
+
+    filled = [
+        str(TRILATERAL) if a == "S" else str(pki) if a == "PKI" else str(tmp_path) if a == "NOPE"
+        else a
+        for a in args
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, filled)
+    assert isinstance(result.exception, InputError), result.output
+    assert needle in str(result.exception)
