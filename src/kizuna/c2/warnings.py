@@ -28,7 +28,9 @@ Rules (our own, documented here)
   clock), and not while space IR still
   sees the threat's plume (reports within the last 12 s): during boost a ballistic
   extrapolation is meaningless and its predicted impact runs downrange.
-* **New** as soon as the threat exists (an IR launch is warned before any radar holds it).
+* **New** as soon as the threat exists (an IR launch is warned before any radar holds it); a
+  radar-only threat only once it endangers an asset or its ellipse is firm (semi-major ≤
+  ``firm_semi_major_m``) — a vague track heading nowhere is more often clutter than a missile.
 * **Update** when the endangered set changes, the impact first becomes known, the predicted
   impact moves by more than max(``revise_distance_m``, ¼ of the previous semi-major axis), the
   ellipse's semi-major axis changes by more than 25 %, or the launch estimate moves by more than
@@ -330,9 +332,13 @@ class WarningManager:
         last = th.last
         if last is not None and last.status == "retracted":
             return None  # a retracted threat stays retracted (a new track makes a new threat)
-        if last is None:
-            return self._build(t, th, "new", 0)
         firm = th.impact is not None and float(th.impact.semi_major_m[0]) <= cfg.firm_semi_major_m
+        if last is None:
+            if th.launch is None and not th.endangered and not firm:
+                # A radar-only track that threatens nothing and whose impact is still vague (a
+                # clutter-born or coasting ballistic track, or one seen in late boost): wait.
+                return None
+            return self._build(t, th, "new", 0)
         if (
             firm
             and th.ever_endangered
