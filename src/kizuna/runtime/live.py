@@ -9,7 +9,8 @@ One asyncio loop owns the node. Zenoh delivers samples on its own threads; the c
 hand them to the loop (``call_soon_threadsafe``), so the node is never touched concurrently.
 Per reporting interval (scenario time ``k × report_interval_s``) the loop runs ``on_tick``,
 publishes each ally's envelope on ``kizuna/EX/<me>/to/<ally>``, records the picture, and
-publishes a signed :class:`kizuna.messages.Status`.
+publishes a signed :class:`kizuna.messages.Status`. A link to an ally is "up" while that ally's
+envelopes or Status messages (verified like any envelope) keep arriving.
 
 Late joiners and restarts: each node declares a queryable ``kizuna/EX/<me>/catchup/*``
 answering with its latest reports for the requester, freshly sealed (new sequence number, so
@@ -83,7 +84,7 @@ class LiveOptions:
 
 @dataclass
 class _Event:
-    kind: str  # "clock" | "plots" | "envelope" | "query"
+    kind: str  # "clock" | "plots" | "envelope" | "status" | "query"
     key: str
     data: bytes
     arrived_unix: float
@@ -153,6 +154,8 @@ class LiveNode:
             session.declare_subscriber(clock_key(ex), on_sample("clock")),
             session.declare_subscriber(plots_key(ex, me), on_sample("plots")),
             session.declare_subscriber(inbox_selector(ex, me), on_sample("envelope")),
+            # Allies' signed Status keeps a link "up" even when policy leaves nothing to send.
+            session.declare_subscriber(status_key(ex, "*"), on_sample("status")),
             session.declare_queryable(catchup_key(ex, me, "*"), on_query),
             session.liveliness().declare_token(alive_key(ex, me)),
         ]
@@ -197,7 +200,9 @@ class LiveNode:
                 return
             if len(batch):
                 self.node.on_plots(float(batch.time.max()), batch)
-        elif ev.kind == "envelope":
+        elif ev.kind == "envelope" or (
+            ev.kind == "status" and sender_of_key(ev.key) != self.nation
+        ):
             self._receive(ev)
         elif ev.kind == "query":
             self._answer(ev)
