@@ -47,7 +47,7 @@ def main() -> None:
         app()  # standalone: click handles usage errors (exit 2), --help and typer.Exit
     except KizunaError as exc:
         # Plain text (no rich markup) so file paths with brackets print as they are.
-        err_console.print(f"error: {exc}", highlight=False, markup=False)
+        err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
 
 
