@@ -275,11 +275,12 @@ class WarningManager:
         for th in self._threats:
             if number in th.track_numbers and not th.closed:
                 return th
-        # An IR threat without a track yet whose boost, flown on, passes near this track.
+        # An IR threat whose boost, flown on, passes near this track (also one that already has
+        # tracks: a picture renumbers or re-starts tracks of the same missile).
         best: _Threat | None = None
         best_d = self.config.associate_m
         for th in self._threats:
-            if th.closed or th.launch is None or th.track_numbers:
+            if th.closed or th.launch is None:
                 continue
             est = th.launch
             if t <= est.last_time:
