@@ -118,7 +118,7 @@ class LiveNode:
         self.clock: Clock | None = None
         self.started_unix = time.time()
         self.last_heard: dict[str, float] = {}
-        self.latest_batch: dict[str, ReportBatch] = {}
+        self.latest_sent: dict[str, bytes] = {}  # last envelope to each ally
         self.counters: Counter[str] = Counter()
         self.catchup_replies = 0
         self.first_tick_unix: float | None = None
@@ -225,12 +225,15 @@ class LiveNode:
     def _answer(self, ev: _Event) -> None:
         """A catch-up query: reseal the latest reports for the requester."""
         requester = ev.key.rsplit("/", 1)[-1]
-        batch = self.latest_batch.get(requester)
-        if batch is None or self.clock is None:
+        data = self.latest_sent.get(requester)
+        if data is None or self.clock is None:
+            return
+        batch = decode_payload(decode_envelope(data))
+        if not isinstance(batch, ReportBatch):
             return
         fresh = ReportBatch(node=self.nation, time=batch.time, reports=batch.reports)
-        data = self.node.signer.seal_bytes(fresh, self.now(), requester)
-        ev.query.reply(catchup_key(self.options.exercise, self.nation, requester), data)
+        sealed = self.node.signer.seal_bytes(fresh, self.now(), requester)
+        ev.query.reply(catchup_key(self.options.exercise, self.nation, requester), sealed)
         self.counters["catchup:answered"] += 1
 
     def tick(self, t: float) -> None:
@@ -244,9 +247,7 @@ class LiveNode:
                 _record(self.recorder, t, math.nan, self.nation, out.recipient, withheld, 0)
             if out.data:
                 self._session.put(envelope_key(ex, self.nation, out.recipient), out.data)
-                payload = decode_payload(decode_envelope(out.data))
-                if isinstance(payload, ReportBatch):
-                    self.latest_batch[out.recipient] = payload
+                self.latest_sent[out.recipient] = out.data  # decoded only if someone asks
                 self.counters["sent:bytes"] += len(out.data)
                 self.counters["sent:envelopes"] += 1
         if self.recorder is not None:
