@@ -188,8 +188,12 @@ def test_access_control_gives_each_nation_only_its_own_key_space() -> None:
     assert rules["usa-writes"]["key_exprs"] == ["kizuna/ex1/USA/**"]
     assert rules["jpn-writes"]["key_exprs"] == ["kizuna/ex1/JPN/**"]
     assert rules["usa-writes"]["flows"] == ["ingress"]
+    assert rules["jpn-hears"]["key_exprs"] == [
+        "kizuna/ex1/*/to/JPN", "kizuna/ex1/*/catchup/JPN", "kizuna/ex1/sim/plots/JPN",
+    ]  # fmt: skip
+    assert rules["jpn-hears"]["flows"] == ["egress"]
     policy_of = {tuple(p["subjects"]): p["rules"] for p in acl["policies"]}
-    assert policy_of[("usa",)] == ["usa-writes"]
+    assert policy_of[("usa",)] == ["usa-writes", "usa-hears"]
     subjects = {s["id"]: s["cert_common_names"] for s in acl["subjects"]}
     assert subjects["jpn"] == ["JPN"]
 

@@ -19,7 +19,7 @@ from kizuna.runtime.zenoh_transport import Tls, TransportConfig, open_session
 from kizuna.security.certificates import ca_path, cert_path, init_certificates
 from test_live import free_port
 
-NATIONS = ("USA", "JPN")
+NATIONS = ("USA", "JPN", "AUS")
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +130,38 @@ def test_without_access_control_the_same_forgery_gets_through(
     assert wait_until(
         lambda: jpn.put("kizuna/sec/USA/to/JPN", b"forged") or "kizuna/sec/USA/to/JPN" in got
     )
+
+
+def test_an_envelope_for_one_ally_is_not_delivered_to_another(
+    pki: Path, sessions: Sessions
+) -> None:
+    """Egress control: USA's envelope for AUS reaches AUS's certificate but not JPN's, even
+    though JPN subscribes to it; Status reaches everyone, including the read-only viewer."""
+    endpoint, _, usa = _listener(pki, sessions)
+    heard: dict[str, list[str]] = {"JPN": [], "AUS": [], "VIEWER": []}
+    for who in heard:
+        peer = sessions(
+            TransportConfig(
+                connect=(endpoint,), tls=Tls.from_dir(pki, who), nations=NATIONS, exercise="sec"
+            )
+        )
+        peer.declare_subscriber(
+            "kizuna/sec/USA/**", lambda s, who=who: heard[who].append(str(s.key_expr))
+        )
+    assert wait_until(lambda: len(usa.info.peers_zid()) == 3)
+
+    def delivered() -> bool:
+        usa.put("kizuna/sec/USA/to/AUS", b"for AUS only")
+        usa.put("kizuna/sec/USA/status", b"status")
+        return "kizuna/sec/USA/to/AUS" in heard["AUS"] and all(
+            "kizuna/sec/USA/status" in h for h in heard.values()
+        )
+
+    assert wait_until(delivered)
+    time.sleep(0.5)
+    print(f"\nwho heard what: { {k: sorted(set(v)) for k, v in heard.items()} }")
+    assert "kizuna/sec/USA/to/AUS" not in heard["JPN"]
+    assert "kizuna/sec/USA/to/AUS" not in heard["VIEWER"]
 
 
 def test_impostor_with_a_certificate_from_another_ca_cannot_connect(

@@ -205,35 +205,49 @@ class TransportConfig:
 
 
 def access_control(exercise: str, nations: tuple[str, ...]) -> dict[str, Any]:
-    """Zenoh access-control block: by certificate common name, a nation may put, reply and
-    declare queryables only under ``kizuna/EX/<NATION>/**``; the simulator only under
-    ``kizuna/EX/sim/**``; anyone authenticated may subscribe and query. Everything else is
-    denied (``default_permission: deny``) — so a valid peer cannot speak for another nation.
+    """Zenoh access-control block, by certificate common name (``default_permission: deny``).
+
+    *Who may speak* (checked on ingress by every receiver): a nation may put, reply and declare
+    queryables only under ``kizuna/EX/<NATION>/**`` and the simulator only under
+    ``kizuna/EX/sim/**`` — a valid peer cannot speak for another nation.
+
+    *Who may hear* (checked on egress by every sender): envelopes ``*/to/<N>``, catch-up replies
+    ``*/catchup/<N>`` and plots ``sim/plots/<N>`` go only to nation N's certificate; Status and
+    the clock go to everyone (including the read-only VIEWER). Without this, any coalition peer
+    could subscribe to an envelope addressed to another ally and read what the sender's policy
+    withheld from it. Declarations (subscribe, query, liveliness) are open to all.
     """
+    ex = f"kizuna/{exercise}"
     writes = ["put", "delete", "reply", "declare_queryable"]
-    reads = ["declare_subscriber", "query", "declare_liveliness_subscriber", "liveliness_query"]
+    declarations = [
+        "declare_subscriber",
+        "query",
+        "declare_queryable",
+        "liveliness_token",
+        "declare_liveliness_subscriber",
+        "liveliness_query",
+    ]
     rules: list[dict[str, Any]] = [
         {
-            "id": "read-everything",
-            "messages": [*reads, "liveliness_token"],
+            "id": "declare-anything",
+            "messages": declarations,
             "flows": ["ingress", "egress"],
             "permission": "allow",
-            "key_exprs": [f"kizuna/{exercise}/**"],
+            "key_exprs": [f"{ex}/**"],
         },
         {
-            # What this session sends is checked by the receiver's own rules.
-            "id": "send-anything",
-            "messages": writes,
+            "id": "public-egress",
+            "messages": ["put"],
             "flows": ["egress"],
             "permission": "allow",
-            "key_exprs": [f"kizuna/{exercise}/**"],
+            "key_exprs": [f"{ex}/*/status", f"{ex}/sim/clock"],
         },
         {
             "id": "sim-writes",
             "messages": writes,
             "flows": ["ingress"],
             "permission": "allow",
-            "key_exprs": [f"kizuna/{exercise}/sim/**"],
+            "key_exprs": [f"{ex}/sim/**"],
         },
     ]
     subjects: list[dict[str, Any]] = [
@@ -243,19 +257,29 @@ def access_control(exercise: str, nations: tuple[str, ...]) -> dict[str, Any]:
     everyone = ["sim", "viewer"]
     policies: list[dict[str, Any]] = [{"rules": ["sim-writes"], "subjects": ["sim"]}]
     for n in nations:
+        low = n.lower()
         rules.append(
             {
-                "id": f"{n.lower()}-writes",
+                "id": f"{low}-writes",
                 "messages": writes,
                 "flows": ["ingress"],
                 "permission": "allow",
-                "key_exprs": [f"kizuna/{exercise}/{n}/**"],
+                "key_exprs": [f"{ex}/{n}/**"],
             }
         )
-        subjects.append({"id": n.lower(), "cert_common_names": [n]})
-        policies.append({"rules": [f"{n.lower()}-writes"], "subjects": [n.lower()]})
-        everyone.append(n.lower())
-    policies.append({"rules": ["read-everything", "send-anything"], "subjects": everyone})
+        rules.append(
+            {
+                "id": f"{low}-hears",
+                "messages": ["put", "reply"],
+                "flows": ["egress"],
+                "permission": "allow",
+                "key_exprs": [f"{ex}/*/to/{n}", f"{ex}/*/catchup/{n}", f"{ex}/sim/plots/{n}"],
+            }
+        )
+        subjects.append({"id": low, "cert_common_names": [n]})
+        policies.append({"rules": [f"{low}-writes", f"{low}-hears"], "subjects": [low]})
+        everyone.append(low)
+    policies.append({"rules": ["declare-anything", "public-egress"], "subjects": everyone})
     return {
         "enabled": True,
         "default_permission": "deny",
