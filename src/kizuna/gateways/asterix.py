@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import tomllib
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -41,6 +40,7 @@ import pymap3d
 from kizuna.errors import InputError
 from kizuna.gateways.pcap import is_capture, read_capture
 from kizuna.gateways.picture import PictureTable
+from kizuna.gateways.udp import DatagramReceiver, parse_host_port, send_datagrams
 from kizuna.plots import KIND_RADAR, PlotBatch
 
 NM = 1852.0  # metres, international nautical mile (exact by definition)
@@ -403,65 +403,11 @@ def datagrams_of_file(path: str | Path) -> list[bytes]:
 # ---------------------------------------------------------------------------------------------
 
 
-def parse_host_port(text: str, option: str = "--to") -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise InputError.single(
-            option, "", "not HOST:PORT", got=text, expected="e.g. 127.0.0.1:8600"
-        )
-    return host.strip("[]"), int(port)
-
-
-def send_datagrams(
-    datagrams: Iterable[bytes], host: str, port: int, interval_s: float = 0.0
-) -> int:
-    """Send each datagram to ``host:port`` over UDP; returns the number sent."""
-    import time
-
-    n = 0
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        for dg in datagrams:
-            sock.sendto(dg, (host, port))
-            n += 1
-            if interval_s > 0:
-                time.sleep(interval_s)
-    return n
-
-
-class UdpReceiver:
-    """A bound UDP socket that decodes each datagram it receives (blocking, with a timeout)."""
+class UdpReceiver(DatagramReceiver["AsterixDecode"]):
+    """A bound UDP socket that decodes each datagram as ASTERIX (blocking, with a timeout)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        self.sock.bind((host, port))
-        self.port: int = self.sock.getsockname()[1]
-        self.decoded = AsterixDecode()
-        self.datagrams = 0
-
-    def receive(self, count: int | None = None, timeout_s: float = 2.0) -> AsterixDecode:
-        """Receive until ``count`` datagrams arrived or ``timeout_s`` passes with none."""
-        self.sock.settimeout(timeout_s)
-        got = 0
-        while count is None or got < count:
-            try:
-                data, peer = self.sock.recvfrom(65535)
-            except TimeoutError:
-                break
-            self.decoded.extend(decode_bytes(data, f"udp:{peer[0]}:{peer[1]}#{self.datagrams}"))
-            self.datagrams += 1
-            got += 1
-        return self.decoded
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def __enter__(self) -> UdpReceiver:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
+        super().__init__(decode_bytes, AsterixDecode(), host, port)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -39,8 +38,9 @@ import numpy as np
 import numpy.typing as npt
 
 from kizuna.errors import InputError
-from kizuna.gateways.asterix import Rejection, parse_host_port, read_source, send_datagrams
+from kizuna.gateways.asterix import Rejection, read_source
 from kizuna.gateways.picture import PictureTable
+from kizuna.gateways.udp import DatagramReceiver, parse_host_port, send_datagrams
 
 PDU_HEADER_BYTES = 12
 ENTITY_STATE = 1
@@ -290,38 +290,11 @@ def encode_entity_states(
     return out
 
 
-class DisReceiver:
+class DisReceiver(DatagramReceiver["DisDecode"]):
     """A bound UDP socket decoding each datagram as DIS (blocking, with a timeout)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        self.sock.bind((host, port))
-        self.port: int = self.sock.getsockname()[1]
-        self.decoded = DisDecode()
-        self.datagrams = 0
-
-    def receive(self, count: int | None = None, timeout_s: float = 2.0) -> DisDecode:
-        self.sock.settimeout(timeout_s)
-        got = 0
-        while count is None or got < count:
-            try:
-                data, peer = self.sock.recvfrom(65535)
-            except TimeoutError:
-                break
-            self.decoded.extend(decode_datagram(data, f"udp:{peer[0]}:{peer[1]}#{self.datagrams}"))
-            self.datagrams += 1
-            got += 1
-        return self.decoded
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def __enter__(self) -> DisReceiver:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
+        super().__init__(decode_datagram, DisDecode(), host, port)
 
 
 def send_pdus(pdus: Iterable[bytes], host: str, port: int) -> int:
