@@ -144,6 +144,32 @@ def track(
     )
 
 
+_TakCertOpt = Annotated[
+    str | None, typer.Option("--tak-cert", help="Client certificate (PEM) for a tls:// --tak.")
+]
+_TakKeyOpt = Annotated[
+    str | None, typer.Option("--tak-key", help="Client private key (PEM) for a tls:// --tak.")
+]
+_TakCaOpt = Annotated[
+    str | None, typer.Option("--tak-ca", help="CA (PEM) that signed the TAK server's cert.")
+]
+
+
+def _tak_tls(cert: str | None, key: str | None, ca: str | None) -> object:
+    """TlsFiles from --tak-cert/--tak-key/--tak-ca, or None when no certificate was given."""
+    from kizuna.errors import InputError
+
+    if cert is None and key is None:
+        if ca is not None:
+            raise InputError.single("--tak-ca", "", "needs --tak-cert and --tak-key", ca)
+        return None
+    if cert is None or key is None:
+        raise InputError.single("--tak-cert", "", "give both --tak-cert and --tak-key")
+    from kizuna.gateways.tak import TlsFiles
+
+    return TlsFiles(cert, key, ca)
+
+
 @app.command()
 def exercise(
     scenario: Annotated[str, typer.Argument(help="Scenario TOML file.")],
@@ -158,6 +184,16 @@ def exercise(
         str | None,
         typer.Option("--keys", help="Key directory from `kizuna keys init` (default: seeded)."),
     ] = None,
+    tak: Annotated[
+        str | None,
+        typer.Option("--tak", help="Stream a picture as CoT to tcp://HOST:PORT or tls://…"),
+    ] = None,
+    tak_nation: Annotated[
+        str | None, typer.Option("--tak-nation", help="Whose picture (default: first nation).")
+    ] = None,
+    tak_cert: _TakCertOpt = None,
+    tak_key: _TakKeyOpt = None,
+    tak_ca: _TakCaOpt = None,
 ) -> None:
     """Run every nation's node on a simulated clock and network; record and score it."""
     import os
@@ -167,7 +203,10 @@ def exercise(
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from kizuna.runtime.exercise import run_command as run_exercise_command
 
-    run_exercise_command(scenario, out, policies, keys)
+    run_exercise_command(
+        scenario, out, policies, keys, tak_url=tak, tak_nation=tak_nation,
+        tak_tls=_tak_tls(tak_cert, tak_key, tak_ca),
+    )  # fmt: skip
 
 
 @app.command()

@@ -42,6 +42,11 @@ from kizuna.sim.world import World
 
 _DELIVERY, _SCAN, _TICK = 0, 1, 2
 
+# ``on_picture(t, nation, picture)``: called with every nation's picture at each reporting tick,
+# after it is recorded (e.g. :class:`kizuna.gateways.tak_stream.TakPictureStream`). I/O stays
+# at this edge; the node core never sees it.
+PictureSink = Callable[[float, str, Any], None]
+
 
 @dataclass
 class ExerciseResult:
@@ -108,6 +113,7 @@ def run_exercise(
     config: NodeConfig | None = None,
     progress: Callable[[float], None] | None = None,
     scenario_source: str = "",
+    on_picture: PictureSink | None = None,
 ) -> ExerciseResult:
     """Run the exercise to ``scenario.duration_s``; write recordings and ``metrics.json``."""
     started = wallclock.perf_counter()
@@ -193,7 +199,10 @@ def run_exercise(
             for c in codes:
                 send(t, c, nodes[c].on_tick(t))
             for c in codes:
-                recorder.picture(nodes[c].picture(t))
+                picture = nodes[c].picture(t)
+                recorder.picture(picture)
+                if on_picture is not None:
+                    on_picture(t, c, picture)
         if progress is not None and t - last_progress >= 10.0:
             progress(t)
             last_progress = t
@@ -283,10 +292,16 @@ def run_command(
     policies_dir: str | Path | None = None,
     keys_dir: str | Path | None = None,
     show_progress: bool = True,
+    tak_url: str | None = None,
+    tak_nation: str | None = None,
+    tak_tls: Any = None,
 ) -> ExerciseResult:
     """``kizuna exercise``: load, run with a progress bar, print a summary table.
 
-    Policies default to :func:`default_policy_dir`.
+    Policies default to :func:`default_policy_dir`. With ``tak_url`` one nation's picture
+    (``tak_nation``, default the scenario's first nation) is streamed as CoT to a TAK server
+    (``tak_tls``: a :class:`kizuna.gateways.tak.TlsFiles` for tls://); failures are counted and
+    printed at the end, never fatal.
     """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -303,6 +318,19 @@ def run_command(
     else:
         policies = load_policies(scenario, policies_dir or default_policy_dir(path))
     keys = exercise_keys(scenario, keys_dir)
+    stream = None
+    if tak_url is not None:
+        from kizuna.gateways.tak_stream import TakPictureStream
+
+        codes = [n.code for n in scenario.nation]
+        nation = tak_nation or codes[0]
+        if nation not in codes:
+            raise InputError.single(
+                "--tak-nation", "", "not a nation of the scenario", nation, ", ".join(codes)
+            )
+        stream = TakPictureStream(tak_url, nation, scenario.epoch, tak_tls)
+    elif tak_nation is not None:
+        raise InputError.single("--tak-nation", "", "needs --tak", tak_nation, "--tak URL")
     console = Console()
     with Progress(
         TextColumn("[bold]exercise[/] {task.description}"),
@@ -321,7 +349,10 @@ def run_command(
             keys,
             progress=lambda t: bar.update(task, completed=t),
             scenario_source=str(scenario_path),
+            on_picture=stream,
         )
+    if stream is not None:
+        stream.close()
     m = result.metrics
     table = Table(title=f"kizuna exercise — {scenario.name}")
     table.add_column("nation")
@@ -357,4 +388,6 @@ def run_command(
         f"{result.picture_rows:,} picture rows; wrote {out_dir}/metrics.json and "
         f"{out_dir}/recording/"
     )
+    if stream is not None:
+        console.print(stream.summary(), highlight=False, markup=False, soft_wrap=True)
     return result
