@@ -103,3 +103,51 @@ def test_bad_tak_options_are_input_errors(
     with pytest.raises(InputError, match=message):
         run_command(SCENARIO, tmp_path / "out", show_progress=False, tak_url=url, tak_nation=nation)
     assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+class _NoSession:
+    """Stands in for the Zenoh session: the live node's puts go nowhere."""
+
+    def put(self, key: str, data: bytes) -> None:
+        pass
+
+
+def test_live_node_streams_its_picture_rebased_onto_now(tmp_path: Path) -> None:
+    """LiveNode.tick → on_picture → TakPictureStream (worker thread) → taky → observer, with no
+    Zenoh: plots are fed to the node directly, as its sample handler would."""
+    from kizuna.gateways.tak_stream import TakPictureStream
+    from kizuna.runtime.live import LiveNode, LiveOptions, load_for_live
+    from kizuna.runtime.zenoh_transport import TransportConfig
+    from kizuna.sim.world import World
+
+    scenario, policies, keys = load_for_live(SCENARIO, None, None)
+    with run_taky(tmp_path, tls=False) as server:
+        observer = Observer(server)
+        try:
+            observer.announce()
+            observer.wait_until_routed(server)
+            stream = TakPictureStream(
+                server.url, "JPN", scenario.epoch, stale_s=60.0, rebase_to_wall=True
+            )
+            live = LiveNode(
+                scenario, "JPN", policies, keys["JPN"], LiveOptions("t", TransportConfig()),
+                on_picture=stream,
+            )  # fmt: skip
+            live._session = _NoSession()
+            next_tick = live.interval
+            for t, batch in World(scenario).scans(0.0, 30.0):
+                while t >= next_tick:
+                    live.tick(next_tick)
+                    next_tick += live.interval
+                live.node.on_plots(t, batch)
+            stream.close()
+            assert stream.sent == stream.queued > 0 and not stream.errors
+            got = observer.read_events(stream.sent)
+        finally:
+            observer.close()
+    assert len(got) == stream.sent
+    now = datetime.now(UTC)
+    for event in got:
+        assert event.get("uid", "").startswith("KIZUNA-JPN-")
+        assert event.find("detail/__kizuna_label") is not None
+        assert abs((now - _when(event.get("time"))).total_seconds()) < 60  # rebased onto now

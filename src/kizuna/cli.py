@@ -412,6 +412,13 @@ def node(
     ] = None,
     exercise: _ExerciseOpt = None,
     tls: _TlsOpt = None,
+    tak: Annotated[
+        str | None,
+        typer.Option("--tak", help="Stream this node's picture as CoT to tcp://… or tls://…"),
+    ] = None,
+    tak_cert: _TakCertOpt = None,
+    tak_key: _TakKeyOpt = None,
+    tak_ca: _TakCaOpt = None,
 ) -> None:
     """Run one national node live (wall clock, Zenoh) until the live simulator finishes."""
     import os
@@ -420,8 +427,9 @@ def node(
     from kizuna.runtime.live import run_node_command
 
     run_node_command(
-        scenario, nation, listen or [], connect or [], keys, policies, record, exercise, tls
-    )
+        scenario, nation, listen or [], connect or [], keys, policies, record, exercise, tls,
+        tak_url=tak, tak_tls=_tak_tls(tak_cert, tak_key, tak_ca),
+    )  # fmt: skip
 
 
 @app.command()

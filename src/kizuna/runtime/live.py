@@ -34,6 +34,7 @@ import math
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,7 @@ class LiveNode:
         keys: NationKeys,
         options: LiveOptions,
         config: NodeConfig | None = None,
+        on_picture: Callable[[float, str, Any], None] | None = None,
     ) -> None:
         codes = [n.code for n in scenario.nation]
         if nation not in codes:
@@ -111,6 +113,9 @@ class LiveNode:
         self.scenario = scenario
         self.nation = nation
         self.options = options
+        # Called as on_picture(t, nation, picture) at each tick (e.g. a TAK stream): I/O at the
+        # edge, never in the node core.
+        self.on_picture = on_picture
         self.node = Node(nation, scenario, policies, keys, config)
         # Above any sequence number an earlier run of this node used (see module docstring).
         self.node.signer = Signer(nation, keys.private_key, first_sequence=time.time_ns() // 1000)
@@ -250,8 +255,12 @@ class LiveNode:
                 self.latest_sent[out.recipient] = out.data  # decoded only if someone asks
                 self.counters["sent:bytes"] += len(out.data)
                 self.counters["sent:envelopes"] += 1
-        if self.recorder is not None:
-            self.recorder.picture(self.node.picture(t))
+        if self.recorder is not None or self.on_picture is not None:
+            picture = self.node.picture(t)
+            if self.recorder is not None:
+                self.recorder.picture(picture)
+            if self.on_picture is not None:
+                self.on_picture(t, self.nation, picture)
         status = self.status(t)
         self._session.put(status_key(ex, self.nation), self.node.signer.seal_bytes(status, t, ""))
 
@@ -372,12 +381,22 @@ def run_node_command(
     exercise: str | None,
     tls_dir: str | Path | None,
     stop_after_wall_s: float | None = None,
+    tak_url: str | None = None,
+    tak_tls: Any = None,
 ) -> LiveNode:
-    """``kizuna node``: load everything, run until the simulator finishes (or SIGTERM)."""
+    """``kizuna node``: load everything, run until the simulator finishes (or SIGTERM).
+
+    With ``tak_url`` the node's picture is streamed as CoT to a TAK server each interval, with
+    times rebased onto the wall clock; failures are counted and printed at the end."""
     from kizuna.runtime.live_sim import transport_for
 
     scenario, policies, keys = load_for_live(scenario_path, policies_dir, keys_dir)
     ex, transport = transport_for(scenario, exercise, listen, connect, tls_dir, nation)
+    stream = None
+    if tak_url is not None:
+        from kizuna.gateways.tak_stream import TakPictureStream
+
+        stream = TakPictureStream(tak_url, nation, scenario.epoch, tak_tls, rebase_to_wall=True)
     live = LiveNode(
         scenario,
         nation,
@@ -389,9 +408,16 @@ def run_node_command(
             Path(record_dir) if record_dir else None,
             stop_after_wall_s=stop_after_wall_s,
         ),
+        on_picture=stream,
     )
-    asyncio.run(live.run())
+    try:
+        asyncio.run(live.run())
+    finally:
+        if stream is not None:
+            stream.close()
     print(live.summary(), flush=True)
+    if stream is not None:
+        print(stream.summary(), flush=True)
     return live
 
 
