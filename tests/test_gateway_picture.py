@@ -50,3 +50,19 @@ def test_load_recording_errors(tmp_path: Path) -> None:
     (tmp_path / "recording" / "pictures.parquet").write_bytes(b"not parquet")
     with pytest.raises(InputError, match="cannot read Parquet"):
         list(load_recording(tmp_path, "JPN"))
+
+
+def test_empty_node_picture_adapts_to_an_empty_table() -> None:
+    """A node that holds nothing yet (the first tick) gives an empty table, not a crash."""
+    from kizuna.gateways.picture import from_node_picture
+    from kizuna.node import Node
+    from kizuna.runtime.exercise import exercise_keys, load_policies
+    from kizuna.scenario import load_scenario
+
+    root = Path(__file__).resolve().parents[1]
+    sc = load_scenario(root / "scenarios" / "small-bilateral.toml")
+    policies = load_policies(sc, root / "scenarios" / "policies" / "small-bilateral")
+    node = Node("USA", sc, policies, exercise_keys(sc, None)["USA"])
+    table = from_node_picture(node.picture(0.0))
+    assert table.columns["x"].shape == (0,)
+    assert table.columns["cov_pos"].shape == (0, 3, 3)

@@ -75,7 +75,7 @@ def from_columns(
 def from_node_picture(picture: Any, epoch: datetime = DEFAULT_EPOCH) -> PictureTable:
     """Adapt a live :class:`kizuna.fuse.fuser.Picture` (what ``node.picture(t)`` returns)."""
     n = len(picture)
-    state = np.asarray(picture.state, dtype=np.float64).reshape(n, -1)
+    state = np.asarray(picture.state, dtype=np.float64).reshape(n, 6)
     cov = np.asarray(picture.covariance, dtype=np.float64).reshape(n, 6, 6)
     pos_var = np.trace(cov[:, :3, :3], axis1=1, axis2=2)
     table = from_columns(
