@@ -44,6 +44,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.stats import chi2
 
+from kizuna.c2.node_warnings import NodeWarnings
 from kizuna.fuse.association import associate
 from kizuna.fuse.fuser import Fuser, FuserConfig, LocalTracks, Picture
 from kizuna.geo import ecef_to_enu_matrix, ecef_to_geodetic
@@ -53,6 +54,7 @@ from kizuna.messages import (
     ReportBatch,
     TrackDrop,
     TrackReport,
+    Warning,
     covariance_matrix,
     covariance_upper,
 )
@@ -374,6 +376,8 @@ class Node:
         self._nation_bit = {n: 1 << i for i, n in enumerate(self.nations)}
         self._sensor_bit = {s: 1 << i for i, s in enumerate(self.sensor_ids)}
         self._compiled: dict[str, CompiledPolicy] = {nation: self.compiled}
+        # Missile warning (kizuna.c2): a separate hook, see kizuna.c2.node_warnings.
+        self.c2 = NodeWarnings(self, scenario.asset)
 
     # -- inputs ---------------------------------------------------------------------------
     def on_plots(self, t: float, plots: PlotBatch) -> list[Outgoing]:
@@ -383,6 +387,7 @@ class Node:
             if not own.all():
                 plots = plots.take(own)
         if len(plots):
+            self.c2.on_plots(t, plots)
             self.tracker.update(t, plots)
             if self.shadow is not None:
                 clean = plots.take(self._shadow_ok[plots.sensor_index])
@@ -409,6 +414,8 @@ class Node:
             self._receive_reports(t, sender, [payload])
         elif isinstance(payload, TrackDrop):
             self._receive_drop(sender, payload)
+        elif isinstance(payload, Warning):
+            self.c2.on_warning(t, sender, payload)
         else:
             self.counters["received:" + type(payload).__name__] += 1
         return []
@@ -623,6 +630,7 @@ class Node:
                 self.counters["sent:envelopes"] += 1
             if items:
                 out.append(Outgoing(ally, data, items))
+        out += self.c2.on_tick(t, self.picture(t))
         return out
 
     def _stand_in_reports(

@@ -235,6 +235,12 @@ def run_exercise(
             for c in codes
         },
     }
+    # Missile warning: every nation's warnings to recording/warnings.parquet, scored (kizuna.c2).
+    from kizuna.c2.node_warnings import record_warnings
+
+    metrics["warnings"] = record_warnings(
+        out / "recording", [nodes[c].c2 for c in codes], world.truth, codes
+    )
     scored = _score(out, scenario)
     if scored:
         metrics.update(scored)
