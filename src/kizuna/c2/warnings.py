@@ -81,6 +81,10 @@ class WarningConfig:
     min_speed_mps: float = 1_200.0
     min_altitude_m: float = 30_000.0
     settle_interval_s: float = 10.0
+    # Impact prediction is the costly step (a 13-sigma-point flight to the ground per track):
+    # re-predict a track only when it has new data and its last prediction is this old. Warnings
+    # are revised at most every ``min_update_interval_s`` anyway.
+    repredict_interval_s: float = 10.0
     boost_quiet_s: float = 12.0  # IR silent this long after its last report = burnout
     launch_detector: LaunchDetectorConfig = field(default_factory=LaunchDetectorConfig)
 
@@ -123,6 +127,8 @@ class WarningManager:
         # track number -> (time, impact ECEF, ground covariance, settled) of its last prediction
         self._last_prediction: dict[int, tuple[float, F64, F64, bool, float]] = {}
         self.issued: list[Warning] = []  # every warning this manager produced, in order
+        # track number -> (time of its last impact prediction, state time it was made from)
+        self._predicted: dict[int, tuple[float, float]] = {}
 
     # -- inputs ---------------------------------------------------------------------------------
 
@@ -163,8 +169,17 @@ class WarningManager:
             )
             # Aircraft-like rows and tracks coasting at or below the ground (after impact) are
             # not threats; predicting them would only waste time.
-            keep = np.flatnonzero(missile_like & (altitude > 0.0))
+            due = np.array(
+                [
+                    self._prediction_due(int(n), float(t), float(s))
+                    for n, s in zip(numbers, tt, strict=True)
+                ],
+                dtype=bool,
+            )
+            keep = np.flatnonzero(missile_like & (altitude > 0.0) & due)
             numbers, x, p, tt = numbers[keep], x[keep], p[keep], tt[keep]
+            for n, s in zip(numbers.tolist(), tt.tolist(), strict=True):
+                self._predicted[int(n)] = (float(t), float(s))
         if numbers.size:
             prediction = predict_impact(tt, x, p)
             pairs = ballistic_threats(
@@ -217,6 +232,14 @@ class WarningManager:
         return None
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _prediction_due(self, number: int, t: float, state_time: float) -> bool:
+        """Whether a track's impact should be predicted again now (see ``repredict_interval_s``)."""
+        last = self._predicted.get(number)
+        if last is None:
+            return True
+        predicted_at, from_state_time = last
+        return state_time > from_state_time and t - predicted_at >= self.config.repredict_interval_s
 
     def _settled(self, number: int, t: float, prediction: ImpactPrediction, k: int) -> bool:
         """True when this track's impact prediction agrees with its previous one (taken at
