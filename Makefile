@@ -11,7 +11,7 @@ OPENBLAS_NUM_THREADS ?= 1
 OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS OMP_NUM_THREADS
 
-.PHONY: setup demo test bench lint fuzz clean
+.PHONY: setup demo test bench lint fuzz clean readme
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -37,6 +37,9 @@ lint: setup
 	$(RUN)/ruff check src tests benchmarks
 	$(RUN)/ruff format --check src tests benchmarks
 	$(RUN)/mypy src
+
+readme: setup
+	$(RUN)/python docs/readme/build.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache
