@@ -45,10 +45,28 @@ def _run(tmp: Path, name: str, duration: float = 150.0) -> Path:
     return out
 
 
+def _run_in_fresh_process(tmp: Path, name: str, hash_seed: str) -> Path:
+    """One exercise in its own interpreter, as a user runs it (each run starts from a fresh
+    process; a different PYTHONHASHSEED shows no output depends on string hashing)."""
+    code = (
+        "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+        "import test_exercise as t; t._run(Path(sys.argv[2]), sys.argv[3])"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    subprocess.run(
+        [sys.executable, "-c", code, str(Path(__file__).parent), str(tmp), name],
+        check=True,
+        env=env,
+        timeout=300,
+    )
+    return tmp / name
+
+
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("exercise")
-    return _run(tmp, "a"), _run(tmp, "b")
+    _policy_dir(tmp)
+    return _run_in_fresh_process(tmp, "a", "1"), _run_in_fresh_process(tmp, "b", "2")
 
 
 def test_same_scenario_and_seed_give_identical_files(two_runs: tuple[Path, Path]) -> None:
