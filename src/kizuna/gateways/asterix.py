@@ -919,9 +919,8 @@ def plots_command(
 ) -> None:
     """``kizuna asterix plots``: CAT048/CAT021 reports → plots.parquet (the schema of
     ``kizuna simulate``, time-sorted), ready for ``kizuna track``."""
-    import pyarrow as pa
 
-    from kizuna.sim.output import PLOTS_SCHEMA, write_parquet
+    from kizuna.sim.output import plots_table_for_sensors, write_parquet
 
     try:
         epoch = datetime.fromisoformat(epoch_text.replace("Z", "+00:00"))
@@ -937,28 +936,10 @@ def plots_command(
     b = feed.plots
     order = np.argsort(b.time, kind="stable")
     b = b.take(order)
-    by_index = {s.sensor_index: f"ASTERIX-{s.sac}-{s.sic}" for s in sites.values()}
-    columns = [
-        b.time,
-        [by_index[int(i)] for i in b.sensor_index],
-        [""] * len(b),
-        ["radar"] * len(b),
-        b.range_m,
-        np.degrees(b.azimuth_rad),
-        np.degrees(b.elevation_rad),
-        b.sigma_range_m,
-        np.degrees(b.sigma_azimuth_rad),
-        np.degrees(b.sigma_elevation_rad),
-        np.degrees(b.sensor_lat_rad),
-        np.degrees(b.sensor_lon_rad),
-        b.sensor_alt_m,
-        b.sensor_ecef[:, 0],
-        b.sensor_ecef[:, 1],
-        b.sensor_ecef[:, 2],
-        b.truth_id,
-    ]
-    arrays = [pa.array(c, f.type) for c, f in zip(columns, PLOTS_SCHEMA, strict=True)]
-    write_parquet(pa.Table.from_arrays(arrays, schema=PLOTS_SCHEMA), out)
+    names = [""] * (max((s.sensor_index for s in sites.values()), default=-1) + 1)
+    for site in sites.values():
+        names[site.sensor_index] = f"ASTERIX-{site.sac}-{site.sic}"
+    write_parquet(plots_table_for_sensors(b, names, [""] * len(names)), out)
     counts = decoded.rejection_counts() + feed.rejection_counts()
     text = "; ".join(f"{v} × {k}" for k, v in counts.items()) or "none"
     err(f"{path}: {len(b)} plots to {out}; rejected: {text}")

@@ -67,8 +67,18 @@ def load(path: str | Path) -> Scenario:
 
 def plots_table(batch: PlotBatch, scenario: Scenario) -> pa.Table:
     """A :class:`PlotBatch` as an Arrow table with :data:`PLOTS_SCHEMA` (degrees, names)."""
-    ids = np.array([s.id for s in scenario.sensor] or [""], dtype=object)
-    nations = np.array([s.nation for s in scenario.sensor] or [""], dtype=object)
+    return plots_table_for_sensors(
+        batch, [s.id for s in scenario.sensor], [s.nation for s in scenario.sensor]
+    )
+
+
+def plots_table_for_sensors(
+    batch: PlotBatch, sensor_ids: list[str], sensor_nations: list[str]
+) -> pa.Table:
+    """:func:`plots_table` for sensors named by index (``sensor_ids[i]`` is sensor index i),
+    for feeds that have no scenario (e.g. ASTERIX radars)."""
+    ids = np.array(sensor_ids or [""], dtype=object)
+    nations = np.array(sensor_nations or [""], dtype=object)
     kinds = np.where(batch.kind == KIND_SPACE_IR, "space_ir", "radar").astype(object)
     idx = batch.sensor_index.astype(np.int64)
     columns = [
