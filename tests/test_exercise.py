@@ -62,6 +62,19 @@ def _run_in_fresh_process(tmp: Path, name: str, hash_seed: str) -> Path:
     return tmp / name
 
 
+def _first_difference(a: Path, b: Path) -> str:
+    """Name the first column and row where two Parquet files differ (for the failure message)."""
+    ta, tb = pq.read_table(a), pq.read_table(b)
+    if ta.num_rows != tb.num_rows:
+        return f"{a.name}: {ta.num_rows} rows vs {tb.num_rows}"
+    for name in ta.column_names:
+        xa, xb = ta.column(name).to_pylist(), tb.column(name).to_pylist()
+        for row, (u, v) in enumerate(zip(xa, xb, strict=True)):
+            if u != v:
+                return f"{a.name}: column {name} row {row}: {u!r} vs {v!r}"
+    return f"{a.name}: same values, different bytes"
+
+
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("exercise")
@@ -72,7 +85,7 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_same_scenario_and_seed_give_identical_files(two_runs: tuple[Path, Path]) -> None:
     a, b = two_runs
     for f in FILES:
-        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+        assert (a / f).read_bytes() == (b / f).read_bytes(), _first_difference(a / f, b / f)
     ma = json.loads((a / "metrics.json").read_text())
     mb = json.loads((b / "metrics.json").read_text())
     ma.pop("wall_seconds")
