@@ -87,12 +87,6 @@ def test_same_scenario_and_seed_give_identical_files(two_runs: tuple[Path, Path]
         assert (a / f).read_bytes() == (b / f).read_bytes(), _first_difference(a / f, b / f)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug (issue 4 note): in 2 of 5 full-suite runs the two processes' "
-    "pictures differ in one byte, never in isolation; suspected alignment-dependent numpy "
-    "reductions under ASLR",
-)
 def test_same_scenario_and_seed_give_identical_pictures_and_metrics(
     two_runs: tuple[Path, Path],
 ) -> None:
