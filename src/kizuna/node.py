@@ -42,7 +42,7 @@ from dataclasses import dataclass, field, replace
 import msgspec
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import chi2
+from scipy.special import gammaincinv
 
 from kizuna.c2.node_warnings import NodeWarnings
 from kizuna.fuse.association import associate
@@ -195,7 +195,9 @@ def _covariances(reports: list[TrackReport]) -> np.ndarray:
 
 # Chi-square gate (3 degrees of freedom, P = 0.999) for "this low plot belongs to a ballistic
 # track" — the same gate probability as the tracker's (kizuna.track.TrackerConfig).
-_GATE_3D = float(chi2.ppf(0.999, 3))
+# chi2.ppf(p, k) is 2·gammaincinv(k/2, p) (scipy's own definition, bit-identical); scipy.stats
+# itself is not imported because it costs seconds at start-up (a restarted live node).
+_GATE_3D = float(2.0 * gammaincinv(1.5, 0.999))
 
 
 class NodeTracker:

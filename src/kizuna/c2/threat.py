@@ -32,7 +32,6 @@ from functools import cache
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import norm, qmc
 
 from kizuna.c2.impact import ImpactPrediction
 from kizuna.geo import ecef_to_enu_matrix, geodetic_to_ecef
@@ -91,6 +90,9 @@ class AssetArrays:
 
 @cache
 def _standard_normal_points() -> F64:
+    # Imported here, not at module level: scipy.stats costs seconds at a live node's start-up.
+    from scipy.stats import norm, qmc
+
     sobol = qmc.Sobol(d=2, scramble=True, seed=QMC_SEED)
     u = sobol.random(QMC_POINTS)
     return np.asarray(norm.ppf(np.clip(u, 1e-12, 1.0 - 1e-12)), float)

@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 from scipy.spatial import cKDTree
-from scipy.stats import chi2
+from scipy.special import gammaincinv
 
 F64 = npt.NDArray[np.float64]
 IntP = npt.NDArray[np.intp]
@@ -31,7 +31,9 @@ def chi2_gate(probability: float, dim: int) -> float:
     """Chi-square gate threshold γ with P(d² ≤ γ) = ``probability`` for ``dim`` dimensions."""
     if not 0.0 < probability < 1.0:
         raise ValueError(f"gate probability must be in (0, 1), got {probability}")
-    return float(chi2.ppf(probability, dim))
+    # = scipy.stats.chi2.ppf(probability, dim), which is defined as 2·gammaincinv(dim/2, p)
+    # (bit-identical); scipy.stats is not imported: it costs seconds at start-up.
+    return float(2.0 * gammaincinv(dim / 2.0, probability))
 
 
 def largest_eigenvalue_bound(P: F64) -> F64:
