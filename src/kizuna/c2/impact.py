@@ -2,13 +2,16 @@
 
 Method
 ------
-* Dynamics: the simulator's own free flight (:func:`kizuna.sim.ballistic.fly_to_ground`: point
-  mass + J2 gravity in the rotating Earth-fixed frame, DOP853 at rtol 1e-10, down to the WGS84
-  ellipsoid). No third copy of the equations of motion: a predictor that used different physics
-  from the truth would show a bias that is the model's, not the estimate's.
+* Dynamics: the simulator's free-flight equations (point mass + J2 gravity in the rotating
+  Earth-fixed frame, down to the WGS84 ellipsoid), integrated by :mod:`kizuna.c2.free_flight`
+  (vectorised fixed-step RK4, 20 s steps; agrees with the simulator's DOP853 at rtol 1e-10 within
+  centimetres and microseconds, tested). ``reference=True`` flies the sigma points with the
+  simulator's own :func:`kizuna.sim.ballistic.fly_to_ground` instead (for tests and benchmarks).
+  A predictor with different physics from the truth would show a bias that is the model's, not
+  the estimate's.
 * Uncertainty: the unscented transform (Julier & Uhlmann, "Unscented filtering and nonlinear
   estimation", Proc. IEEE 92(3), 2004). The 2n + 1 = 13 sigma points of every track are stacked
-  into *one* ODE and flown to the ground together (vectorised), using the tracker's
+  and flown to the ground together (vectorised), using the tracker's
   :func:`kizuna.track.filters.sigma_points` with alpha = 1, beta = 2, kappa = 0: points at
   x ± √6 σ along each Cholesky column, centre weight 0 for the mean. Non-negative mean weights keep
   the ground covariance positive semi-definite even when the map to the ground is curved.
@@ -18,12 +21,11 @@ Method
   being the 95 % quantile of χ² with 2 degrees of freedom (−2 ln 0.05); semi-axes √(5.991 λᵢ)
   for the eigenvalues λᵢ of C, orientation of the major axis clockwise from true north.
 * Launch point (ballistic back-propagation): the state is flown *backwards* in time with the
-  tracker's :class:`kizuna.track.motion.BallisticJ2` (same gravity and frame terms; RK4 with
-  negative steps) until it reaches the ground. The boost phase is ignored — a powered missile
-  climbs much more steeply than a ballistic arc traced backwards — so this estimate lies short
-  of the true launch point by up to the burnout range (tens to a few hundred km) and its time is
-  too late by a fraction of the burn time. Use it only when no space-IR launch estimate exists
-  (:mod:`kizuna.c2.launch_detection`).
+  same free-flight propagator (negative steps) until it reaches the ground. The boost phase is
+  ignored — a powered missile climbs much more steeply than a ballistic arc traced backwards —
+  so this estimate lies short of the true launch point by up to the burnout range (tens to a few
+  hundred km) and its time is too late by a fraction of the burn time. Use it only when no
+  space-IR launch estimate exists (:mod:`kizuna.c2.launch_detection`).
 """
 
 from __future__ import annotations
@@ -34,17 +36,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from kizuna.c2 import free_flight
 from kizuna.geo import (
     WGS84_A,
-    WGS84_B,
     ecef_to_enu_matrix,
     ecef_to_geodetic,
     geodetic_to_ecef,
 )
 from kizuna.plots import F64
-from kizuna.sim.ballistic import fly_to_ground
+from kizuna.sim import ballistic
 from kizuna.track.filters import sigma_points
-from kizuna.track.motion import BallisticJ2
 
 # 95 % quantile of the chi-square distribution with 2 degrees of freedom: −2 ln(1 − 0.95).
 CHI2_2DOF_95 = 5.991464547107979
@@ -128,9 +129,11 @@ def predict_impact(
     state: npt.ArrayLike,
     covariance: npt.ArrayLike,
     max_time_s: float = 7200.0,
+    reference: bool = False,
 ) -> ImpactPrediction:
     """Predict where and when ECEF states (N, 6) with covariances (N, 6, 6) at ``time`` (N,)
-    (s since epoch; a scalar broadcasts) hit the WGS84 ellipsoid; see the module docstring."""
+    (s since epoch; a scalar broadcasts) hit the WGS84 ellipsoid; see the module docstring.
+    ``reference`` flies the sigma points with the simulator's DOP853 instead of RK4."""
     x = np.asarray(state, float).reshape(-1, 6)
     n = x.shape[0]
     P = np.asarray(covariance, float).reshape(n, 6, 6)
@@ -139,7 +142,8 @@ def predict_impact(
         x, 0.5 * (P + np.swapaxes(P, 1, 2)), UT_ALPHA, UT_BETA, UT_KAPPA
     )
     m = points.shape[1]
-    dt, hit = fly_to_ground(points.reshape(-1, 6), 0.0, max_time_s=max_time_s)
+    fly = ballistic.fly_to_ground if reference else free_flight.fly_to_ground
+    dt, hit = fly(points.reshape(-1, 6), 0.0, max_time_s=max_time_s)
     dt = dt.reshape(n, m)
     hit_pos = hit[:, :3].reshape(n, m, 3)
     valid = np.all(np.isfinite(dt), axis=1)
@@ -192,48 +196,12 @@ def back_propagate_to_ground(
     ellipsoid; NaN where the state does not reach the ground within ``max_time_s`` backwards.
     The boost phase is ignored (see the module docstring): treat it as a coarse estimate.
     """
-    x = np.asarray(state, float).reshape(-1, 6).copy()
+    x = np.asarray(state, float).reshape(-1, 6)
     n = x.shape[0]
     t = np.broadcast_to(np.asarray(time, float), (n,)).astype(float)
-    model = BallisticJ2(q=0.0, max_step=step_s)
-    times = np.full(n, np.nan)
-    points = np.full((n, 3), np.nan)
-    todo = np.flatnonzero(_height(x[:, :3]) > 0.0)
-    below_now = np.flatnonzero(_height(x[:, :3]) <= 0.0)
-    times[below_now] = t[below_now]
-    points[below_now] = x[below_now, :3]
-    elapsed = 0.0
-    while todo.size and elapsed < max_time_s:
-        previous = x[todo]
-        stepped = model.propagate(previous, np.full(todo.size, -step_s))
-        down = _height(stepped[:, :3]) <= 0.0
-        if down.any():
-            # Bisect the step: the crossing lies in (0, step_s] back from ``previous``.
-            a = previous[down]
-            lo = np.zeros(a.shape[0])
-            hi = np.full(a.shape[0], step_s)
-            for _ in range(30):  # 10 s / 2^30 ≈ 10 ns
-                mid = 0.5 * (lo + hi)
-                s = model.propagate(a, -mid)
-                above = _height(s[:, :3]) > 0.0
-                lo = np.where(above, mid, lo)
-                hi = np.where(above, hi, mid)
-            s = model.propagate(a, -hi)
-            idx = todo[down]
-            times[idx] = t[idx] - elapsed - hi
-            lat, lon, _ = ecef_to_geodetic(s[:, :3])
-            points[idx] = geodetic_to_ecef(lat, lon, np.zeros(lat.shape))
-        x[todo] = stepped
-        todo = todo[~down]
-        elapsed += step_s
-    return times, points
-
-
-def _height(position: F64) -> F64:
-    """Radial height above the WGS84 ellipsoid (…,): |r| minus the ellipsoid's radius in the
-    same direction — same zero set and sign as the geodetic height, a few flops (the
-    simulator's ground test, kizuna.sim.ballistic)."""
-    r2 = np.sum(position * position, axis=-1)
-    rho2 = position[..., 0] ** 2 + position[..., 1] ** 2
-    surface = 1.0 / np.sqrt(rho2 / (r2 * WGS84_A**2) + position[..., 2] ** 2 / (r2 * WGS84_B**2))
-    return np.asarray(np.sqrt(r2) - surface, float)
+    elapsed, hit = free_flight.fly_to_ground(x, 0.0, max_time_s=max_time_s, step_s=-abs(step_s))
+    times = t + elapsed  # elapsed ≤ 0 (NaN if it never got there)
+    lat, lon, _ = ecef_to_geodetic(np.nan_to_num(hit[:, :3], nan=WGS84_A))
+    points = geodetic_to_ecef(lat, lon, np.zeros(n))
+    points[~np.isfinite(elapsed)] = np.nan
+    return times, np.asarray(points, float)
