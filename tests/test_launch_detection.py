@@ -132,3 +132,33 @@ def test_triangulate_exact_rays() -> None:
     point, miss = triangulate(origins, d)
     assert np.allclose(point, target, atol=1e-3)
     assert np.all(miss < 1e-3)
+
+
+def test_fit_jacobian_matches_central_differences() -> None:
+    """The launch fit's analytic Jacobian (kizuna.c2.launch_detection._Rays) against central
+    differences of its residuals, for rays from two GEO satellites to a boosting missile."""
+    from kizuna.c2.launch_detection import _pad_and_partials, _Rays
+    from kizuna.geo import geodetic_to_ecef
+
+    rng = np.random.default_rng(3)
+    params = np.array([np.radians(39.8), np.radians(125.8), 100.0, 8.0, 12.0, 25.0])
+    times = np.linspace(95.0, 160.0, 12)  # some before launch: τ = 0 there
+    pad, _, _ = _pad_and_partials(params[0], params[1])
+    np.testing.assert_allclose(pad, geodetic_to_ecef(params[0], params[1], 0.0), atol=1e-6)
+    tau = np.maximum(times - params[2], 0.0)
+    truth = pad + 0.5 * params[3:6] * (tau * tau)[:, None]
+    origins = np.where(
+        (np.arange(12) % 2 == 0)[:, None], [[-3.4e7, 2.4e7, 0.0]], [[-2.0e7, 3.6e7, 0.0]]
+    )
+    directions = truth + rng.normal(0.0, 3_000.0, (12, 3)) - origins
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    rays = _Rays.build(times, origins, directions, [1.7e-4] * 12)
+    start = params + np.array([1e-3, -1e-3, 3.0, 0.5, -0.5, 1.0])
+    jac = rays.jacobian(start)
+    steps = np.array([1e-7, 1e-7, 1e-3, 1e-4, 1e-4, 1e-4])
+    numeric = np.empty_like(jac)
+    for k in range(6):
+        e = np.zeros(6)
+        e[k] = steps[k]
+        numeric[:, k] = (rays.residuals(start + e) - rays.residuals(start - e)) / (2 * steps[k])
+    np.testing.assert_allclose(jac, numeric, rtol=1e-4, atol=1e-6 * np.abs(numeric).max())

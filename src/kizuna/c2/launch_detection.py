@@ -46,7 +46,13 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import least_squares
 
-from kizuna.geo import ecef_to_enu_matrix, ecef_to_geodetic, geodetic_to_ecef
+from kizuna.geo import (
+    WGS84_A,
+    WGS84_E2,
+    ecef_to_enu_matrix,
+    ecef_to_geodetic,
+    geodetic_to_ecef,
+)
 from kizuna.plots import F64, KIND_SPACE_IR, PlotBatch
 
 
@@ -127,6 +133,8 @@ class _IrTrack:
     truth_ids: list[int] = field(default_factory=list)
     keys: set[tuple[float, int, float, float]] = field(default_factory=set)
     estimate: LaunchEstimate | None = None
+    params: F64 | None = None  # last accepted fit (lat, lon, t_L, A): the next fit's start
+    rays_at_fit: int = -1  # number of rays at the last fit attempt
 
 
 class LaunchDetector:
@@ -178,7 +186,10 @@ class LaunchDetector:
         latest = float(ir.time.max())
         self._pending = [p for p in self._pending if latest - p[0] <= cfg.pair_window_s]
         for track in self._tracks:
-            if track.ident in touched:
+            # Refit only a track that gained a line of sight since its last fit (a re-paired
+            # ray counts once, so a touched track may have nothing new: same data, same fit).
+            if track.ident in touched and len(track.times) != track.rays_at_fit:
+                track.rays_at_fit = len(track.times)
                 estimate = self._fit(track)
                 if estimate is not None:
                     track.estimate = estimate
@@ -311,26 +322,30 @@ class LaunchDetector:
             or len(track.points) < 3
         ):
             return None
-        guess = _initial_guess(np.array(track.point_times), np.array(track.points))
-        if guess is None:
+        rays = _Rays.build(times, np.array(track.origins), np.array(track.directions), track.sigmas)
+        # Warm start from the track's previous fit (a few more rays rarely move the optimum far,
+        # so the solver needs a few iterations instead of ~15); if that start fails, the cold
+        # start: the quadratic through the triangulated points.
+        fitted = None
+        for start in ("warm", "cold"):
+            if start == "warm":
+                guess = track.params
+            else:
+                guess = _initial_guess(np.array(track.point_times), np.array(track.points))
+            if guess is None:
+                continue
+            result = least_squares(
+                rays.residuals, guess, jac=rays.jacobian, method="trf", x_scale="jac"
+            )
+            if not result.success:
+                continue
+            chi2 = float(np.sum(result.fun**2)) / max(result.fun.size - 6, 1)
+            if chi2 <= cfg.max_reduced_chi2:
+                fitted = result
+                break
+        if fitted is None:
             return None
-        origins = np.array(track.origins)
-        directions = np.array(track.directions)
-        sigmas = np.array(track.sigmas)
-        result = least_squares(
-            _residuals,
-            guess,
-            args=(times, origins, directions, sigmas),
-            method="trf",
-            x_scale="jac",
-        )
-        if not result.success:
-            return None
-        n_res = result.fun.size
-        dof = max(n_res - 6, 1)
-        chi2 = float(np.sum(result.fun**2)) / dof
-        if not chi2 <= cfg.max_reduced_chi2:
-            return None
+        result = fitted
         lat, lon, t_launch = float(result.x[0]), float(result.x[1]), float(result.x[2])
         acc = np.asarray(result.x[3:6], float)
         try:
@@ -345,6 +360,7 @@ class LaunchDetector:
             launch_sigma <= cfg.max_launch_sigma_m and time_sigma <= cfg.max_launch_time_sigma_s
         ):
             return None  # too few or too ill-placed lines of sight to say where it came from
+        track.params = np.asarray(result.x, float).copy()
         launch = geodetic_to_ecef(lat, lon, 0.0)
         last = float(times.max())
         tau = max(last - t_launch, 0.0)
@@ -372,30 +388,72 @@ def _boost_position(estimate: LaunchEstimate, t: float) -> F64:
     return np.asarray(estimate.launch_ecef + 0.5 * estimate.acceleration * tau * tau, float)
 
 
-def _model_positions(params: F64, times: F64) -> F64:
-    lat, lon, t_launch = params[0], params[1], params[2]
-    launch = geodetic_to_ecef(lat, lon, 0.0)
-    tau = np.maximum(times - t_launch, 0.0)
-    return np.asarray(launch + 0.5 * params[3:6][None, :] * (tau * tau)[:, None], float)
+def _pad_and_partials(lat: float, lon: float) -> tuple[F64, F64, F64]:
+    """ECEF point on the WGS84 ellipsoid at (lat, lon) and its derivatives by lat and lon.
 
-
-def _residuals(params: F64, times: F64, origins: F64, directions: F64, sigmas: F64) -> F64:
-    """Angular miss of each line of sight from the modelled position, in units of its σ.
-
-    The two components perpendicular to the ray (range-normalised) are returned per report.
+    X = N cos φ cos λ, Y = N cos φ sin λ, Z = N (1 − e²) sin φ with N = a / √(1 − e² sin² φ);
+    ∂/∂φ = M (−sin φ cos λ, −sin φ sin λ, cos φ) with the meridian radius
+    M = a (1 − e²) / (1 − e² sin² φ)^{3/2}; ∂/∂λ = N cos φ (−sin λ, cos λ, 0) (e.g. Torge &
+    Müller, *Geodesy*, 4th ed., 2012, §4.1).
     """
-    p = _model_positions(params, times)
-    offset = p - origins
-    rng = np.linalg.norm(offset, axis=1)
-    perp = offset - np.sum(offset * directions, axis=1, keepdims=True) * directions
-    # Two in-plane axes perpendicular to each ray, fixed for the ray (not the model).
-    helper = np.where(np.abs(directions[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]])
-    u = np.cross(directions, helper)
-    u /= np.linalg.norm(u, axis=1, keepdims=True)
-    v = np.cross(directions, u)
-    r1 = np.sum(perp * u, axis=1) / rng / sigmas
-    r2 = np.sum(perp * v, axis=1) / rng / sigmas
-    return np.asarray(np.concatenate([r1, r2]), float)
+    sp, cp, sl, cl = math.sin(lat), math.cos(lat), math.sin(lon), math.cos(lon)
+    w2 = 1.0 - WGS84_E2 * sp * sp
+    n = WGS84_A / math.sqrt(w2)
+    m = WGS84_A * (1.0 - WGS84_E2) / (w2 * math.sqrt(w2))
+    pad = np.array([n * cp * cl, n * cp * sl, n * (1.0 - WGS84_E2) * sp])
+    d_lat = np.array([-m * sp * cl, -m * sp * sl, m * cp])
+    d_lon = np.array([-n * cp * sl, n * cp * cl, 0.0])
+    return pad, d_lat, d_lon
+
+
+@dataclass(frozen=True)
+class _Rays:
+    """A fit's lines of sight with their two fixed perpendicular axes pre-divided by σ.
+
+    Residuals (2 per report): the modelled position's offset from the ray origin projected on
+    the two axes u, v perpendicular to the ray, over its range and σ — the angular miss of the
+    line of sight in units of its σ. u, v are fixed per ray (not per model), so the Jacobian is
+    exact: ∂rᵤ/∂p = (ũ − (ũ·d̂) d̂)/ρ with d̂ = (p − o)/ρ, ũ = u/σ, chained with ∂p/∂(lat, lon)
+    (:func:`_pad_and_partials`), ∂p/∂t_L = −A τ and ∂p/∂A = ½ τ² I (τ = t − t_L > 0).
+    """
+
+    times: F64  # (N,)
+    origins: F64  # (N, 3)
+    axes: F64  # (2N, 3): u/σ for every report, then v/σ
+
+    @classmethod
+    def build(cls, times: F64, origins: F64, directions: F64, sigmas: list[float]) -> _Rays:
+        helper = np.where(np.abs(directions[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]])
+        u = np.cross(directions, helper)
+        u /= np.linalg.norm(u, axis=1, keepdims=True)
+        v = np.cross(directions, u)
+        sigma = np.asarray(sigmas, float)[:, None]
+        return cls(times, origins, np.concatenate([u / sigma, v / sigma]))
+
+    def _geometry(self, params: F64) -> tuple[F64, F64, F64, F64, F64]:
+        pad, d_lat, d_lon = _pad_and_partials(float(params[0]), float(params[1]))
+        tau = np.maximum(self.times - params[2], 0.0)
+        offset = pad + 0.5 * params[3:6][None, :] * (tau * tau)[:, None] - self.origins
+        offset2 = np.concatenate([offset, offset])
+        rng2 = np.tile(np.linalg.norm(offset, axis=1), 2)
+        return offset2, rng2, tau, d_lat, d_lon
+
+    def residuals(self, params: F64) -> F64:
+        offset2, rng2, _, _, _ = self._geometry(params)
+        return np.asarray(np.einsum("ij,ij->i", offset2, self.axes) / rng2, float)
+
+    def jacobian(self, params: F64) -> F64:
+        offset2, rng2, tau, d_lat, d_lon = self._geometry(params)
+        unit = offset2 / rng2[:, None]
+        along = np.einsum("ij,ij->i", unit, self.axes)
+        d_pos = (self.axes - along[:, None] * unit) / rng2[:, None]  # ∂r/∂p (2N, 3)
+        tau2 = np.tile(tau, 2)
+        jac = np.empty((d_pos.shape[0], 6))
+        jac[:, 0] = d_pos @ d_lat
+        jac[:, 1] = d_pos @ d_lon
+        jac[:, 2] = -(d_pos @ params[3:6]) * tau2
+        jac[:, 3:6] = d_pos * (0.5 * tau2 * tau2)[:, None]
+        return jac
 
 
 def _initial_guess(point_times: F64, points: F64) -> F64 | None:
