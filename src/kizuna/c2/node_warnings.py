@@ -193,12 +193,23 @@ def record_warnings(
 ) -> dict[str, Any]:
     """Write ``warnings.parquet`` (the COP's contract, :mod:`kizuna.cop.picture_store`) with every
     warning revision each nation held, and return the ``warnings`` metrics section for them."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     records = sorted(
         (r for h in hooks for r in h.held), key=lambda r: (r[0], r[1], r[2].threat_track_number)
     )
+    out = Path(recording_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pq.write_table(warnings_table(records), out / "warnings.parquet")
+    return score_warnings(records, truth, nations)
+
+
+def warnings_table(records: list[tuple[float, str, Warning]]) -> Any:
+    """``(time, nation, Warning)`` records as the ``warnings.parquet`` table (a pyarrow.Table;
+    also what the recorder journals while a run goes, :mod:`kizuna.record.recorder`)."""
+    import pyarrow as pa
+
+    records = sorted(records, key=lambda r: (r[0], r[1], r[2].threat_track_number))
 
     def col(get: Any, kind: Any) -> Any:
         return pa.array([get(w) for _, _, w in records], kind)
@@ -250,7 +261,4 @@ def record_warnings(
             "label": col(lambda w: str(w.label), pa.string()),
         }
     )
-    out = Path(recording_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, out / "warnings.parquet")
-    return score_warnings(records, truth, nations)
+    return table
