@@ -98,3 +98,26 @@ def test_warnings_shared_under_policy_and_scored(run: Path) -> None:
     aus = [r for r in table if r["nation"] == "AUS"]
     assert all(r["issuer"] != "USA" for r in aus)  # the US policy excludes Australia
     assert all("AUS" in r["label"] for r in aus)
+
+
+def test_each_nation_holds_one_threat_number_per_missile(run: Path) -> None:
+    """Issue #5: every nation warns BM-A under its global track number (the US first under its
+    space-IR warning number, then renumbered with ``replaces``), so each holds one threat — its
+    own warnings and the ones it received."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    w = metrics["warnings"]
+    assert {n: row["threat_numbers"] for n, row in w["per_threat"]["BM-A"].items()} == {
+        "USA": 1,
+        "JPN": 1,
+        "AUS": 1,
+    }
+    assert w["duplicate_threat_numbers"] == {"USA": 0, "JPN": 0, "AUS": 0}
+    table = pq.read_table(run / "recording" / "warnings.parquet").to_pylist()
+    own = [r for r in table if r["issuer"] == r["nation"]]
+    final = {r["issuer"]: r["threat_track_number"] for r in own}  # each issuer's last revision
+    assert set(final) == {"USA", "JPN", "AUS"}  # everyone warns ...
+    assert len(set(final.values())) == 1 and min(final.values()) < 2_000_000_000  # ... one track
+    for r in own:  # and an earlier number only ever reappears as replaced
+        if r["threat_track_number"] != final[r["issuer"]]:
+            later = [x for x in own if x["issuer"] == r["issuer"] and x["time"] > r["time"]]
+            assert str(r["threat_track_number"]) in later[-1]["replaces"].split(",")

@@ -95,7 +95,15 @@ def test_first_warning_comes_from_space_ir_before_the_radar(run) -> None:
 def test_one_threat_revised_in_order_until_the_impact_is_known(run) -> None:
     world, warnings, _ = run
     impact_time, impact = world.truth.impacts()[0]
-    assert {w.threat_track_number for w in warnings} == {warnings[0].threat_track_number}
+    # One threat: first under the IR warning number, then (issue #5) under the radar track's
+    # global number 10001, every revision after the switch naming the number it replaces.
+    ir_number = warnings[0].threat_track_number
+    assert [w.threat_track_number for w in warnings] == sorted(
+        (w.threat_track_number for w in warnings), reverse=True
+    )
+    assert {w.threat_track_number for w in warnings} == {ir_number, 10001}
+    assert all(w.replaces == (ir_number,) for w in warnings if w.threat_track_number == 10001)
+    assert all(w.replaces == () for w in warnings if w.threat_track_number == ir_number)
     assert [w.revision for w in warnings] == list(range(len(warnings)))
     assert all(w.status == "update" for w in warnings[1:])
     with_impact = [w for w in warnings if w.impact_point is not None]

@@ -35,7 +35,7 @@ import numpy.typing as npt
 from kizuna.errors import InputError, Problem
 
 WIRE_MAJOR_VERSION: Final = 1
-WIRE_MINOR_VERSION: Final = 0  # informational: bumped when fields are appended
+WIRE_MINOR_VERSION: Final = 1  # informational: bumped when fields are appended
 
 #: Notional classification levels, lowest first. Generic words only; Kizuna carries no real
 #: classified data — the levels exist so label algebra and policy can be exercised.
@@ -225,6 +225,10 @@ class Warning(_Wire, frozen=True):  # the domain word; shadows the builtin insid
     impact_time: float | None = None
     endangered_assets: tuple[str, ...] = ()
     label: Label = Label()
+    # Numbers this threat was warned under before (oldest first), so a receiver revises the
+    # same warning rather than showing a second one: an IR-only threat's number when it gains
+    # an alliance track number, a retired track number after a merge (kizuna.c2.warnings).
+    replaces: tuple[TrackNumber, ...] = ()
 
 
 Payload = TrackReport | TrackDrop | ReportBatch | Status | Warning

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import numpy as np
+import pyarrow as pa
 
 from kizuna.c2.threat import AssetArrays
 from kizuna.c2.warning_metrics import score_warnings
@@ -52,6 +53,8 @@ class NodeWarnings:
             node.nation,
             AssetArrays.from_scenario(assets),
             nation_index=node.nations.index(node.nation),
+            # Late-bound: the node's fuser (and its numbering) may be built after this hook.
+            resolve=lambda number: int(self.node.fuser.numbering.resolve(number)),
         )
         self.held: list[tuple[float, str, Warning]] = []
         self._pending: list[Warning] = []
@@ -115,6 +118,7 @@ class NodeWarnings:
             node.counters[f"{kind}:{reason}"] += 1
             return False
         self.held.append((t, node.nation, warning))
+        self.manager.on_ally_warning(warning)
         node.counters["received:warning"] += 1
         return True
 
@@ -157,7 +161,14 @@ class NodeWarnings:
         node = self.node
         out: list[Outgoing] = []
         for w in warnings:
-            sensors = tuple(sorted(self._sensors.get(w.threat_track_number, set())))
+            # A renumbered threat's sensors were noted under its earlier numbers too.
+            sensors = tuple(
+                sorted(
+                    set().union(
+                        *(self._sensors.get(n, set()) for n in (w.threat_track_number, *w.replaces))
+                    )
+                )
+            )
             pseudo = self._pseudo(w, node.nation, sensors)
             released_to = [node.nation]
             per_ally: dict[str, Any] = {}
@@ -188,11 +199,73 @@ class NodeWarnings:
         return out
 
 
+def _nan_if_none(v: float | None) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def _component(v: tuple[float, float, float] | None, k: int) -> float:
+    return float("nan") if v is None else float(v[k])
+
+
+# One row per warning revision a nation held (the COP's contract, kizuna.cop.picture_store).
+WARNINGS_SCHEMA = pa.schema(
+    [
+        ("time", pa.float64()),
+        ("nation", pa.string()),
+        ("issuer", pa.string()),
+        ("threat_track_number", pa.int64()),
+        ("revision", pa.int64()),
+        ("status", pa.string()),
+        ("launch_time", pa.float64()),
+        ("launch_x", pa.float64()),
+        ("launch_y", pa.float64()),
+        ("launch_z", pa.float64()),
+        ("impact_x", pa.float64()),
+        ("impact_y", pa.float64()),
+        ("impact_z", pa.float64()),
+        ("semi_major_m", pa.float64()),
+        ("semi_minor_m", pa.float64()),
+        ("orientation_rad", pa.float64()),
+        ("impact_time", pa.float64()),
+        ("endangered_assets", pa.string()),
+        ("label", pa.string()),
+        ("replaces", pa.string()),  # earlier numbers of the same threat, comma-joined
+    ]
+)
+
+
+def warnings_table(records: list[tuple[float, str, Warning]]) -> pa.Table:
+    """``(time, nation, Warning)`` records, in the given order, as a :data:`WARNINGS_SCHEMA`
+    table."""
+    ws = [w for _, _, w in records]
+    ellipses = [w.impact_ellipse for w in ws]
+    columns = [
+        [r[0] for r in records],
+        [r[1] for r in records],
+        [w.node for w in ws],
+        [w.threat_track_number for w in ws],
+        [w.revision for w in ws],
+        [w.status for w in ws],
+        [_nan_if_none(w.launch_time) for w in ws],
+        *([_component(w.launch_point, k) for w in ws] for k in range(3)),
+        *([_component(w.impact_point, k) for w in ws] for k in range(3)),
+        [float("nan") if e is None else e.semi_major_m for e in ellipses],
+        [float("nan") if e is None else e.semi_minor_m for e in ellipses],
+        [float("nan") if e is None else e.orientation_rad for e in ellipses],
+        [_nan_if_none(w.impact_time) for w in ws],
+        [",".join(w.endangered_assets) for w in ws],
+        [str(w.label) for w in ws],
+        [",".join(str(n) for n in w.replaces) for w in ws],
+    ]
+    arrays = [pa.array(c, f.type) for c, f in zip(columns, WARNINGS_SCHEMA, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=WARNINGS_SCHEMA)
+
+
 def record_warnings(
     recording_dir: str | Path, hooks: list[NodeWarnings], truth: Truth, nations: list[str]
 ) -> dict[str, Any]:
-    """Write ``warnings.parquet`` (the COP's contract, :mod:`kizuna.cop.picture_store`) with every
-    warning revision each nation held, and return the ``warnings`` metrics section for them."""
+    """Write ``warnings.parquet`` (:data:`WARNINGS_SCHEMA`) with every warning revision each
+    nation held, and return the ``warnings`` metrics section for them."""
     import pyarrow.parquet as pq
 
     records = sorted(
@@ -202,63 +275,3 @@ def record_warnings(
     out.mkdir(parents=True, exist_ok=True)
     pq.write_table(warnings_table(records), out / "warnings.parquet")
     return score_warnings(records, truth, nations)
-
-
-def warnings_table(records: list[tuple[float, str, Warning]]) -> Any:
-    """``(time, nation, Warning)`` records as the ``warnings.parquet`` table (a pyarrow.Table;
-    also what the recorder journals while a run goes, :mod:`kizuna.record.recorder`)."""
-    import pyarrow as pa
-
-    records = sorted(records, key=lambda r: (r[0], r[1], r[2].threat_track_number))
-
-    def col(get: Any, kind: Any) -> Any:
-        return pa.array([get(w) for _, _, w in records], kind)
-
-    def nan_if_none(v: float | None) -> float:
-        return float("nan") if v is None else float(v)
-
-    table = pa.table(
-        {
-            "time": pa.array([r[0] for r in records], pa.float64()),
-            "nation": pa.array([r[1] for r in records], pa.string()),
-            "issuer": col(lambda w: w.node, pa.string()),
-            "threat_track_number": col(lambda w: w.threat_track_number, pa.int64()),
-            "revision": col(lambda w: w.revision, pa.int64()),
-            "status": col(lambda w: w.status, pa.string()),
-            "launch_time": col(lambda w: nan_if_none(w.launch_time), pa.float64()),
-            "launch_x": col(
-                lambda w: nan_if_none(w.launch_point and w.launch_point[0]), pa.float64()
-            ),
-            "launch_y": col(
-                lambda w: nan_if_none(w.launch_point and w.launch_point[1]), pa.float64()
-            ),
-            "launch_z": col(
-                lambda w: nan_if_none(w.launch_point and w.launch_point[2]), pa.float64()
-            ),
-            "impact_x": col(
-                lambda w: nan_if_none(w.impact_point and w.impact_point[0]), pa.float64()
-            ),
-            "impact_y": col(
-                lambda w: nan_if_none(w.impact_point and w.impact_point[1]), pa.float64()
-            ),
-            "impact_z": col(
-                lambda w: nan_if_none(w.impact_point and w.impact_point[2]), pa.float64()
-            ),
-            "semi_major_m": col(
-                lambda w: nan_if_none(w.impact_ellipse and w.impact_ellipse.semi_major_m),
-                pa.float64(),
-            ),
-            "semi_minor_m": col(
-                lambda w: nan_if_none(w.impact_ellipse and w.impact_ellipse.semi_minor_m),
-                pa.float64(),
-            ),
-            "orientation_rad": col(
-                lambda w: nan_if_none(w.impact_ellipse and w.impact_ellipse.orientation_rad),
-                pa.float64(),
-            ),
-            "impact_time": col(lambda w: nan_if_none(w.impact_time), pa.float64()),
-            "endangered_assets": col(lambda w: ",".join(w.endangered_assets), pa.string()),
-            "label": col(lambda w: str(w.label), pa.string()),
-        }
-    )
-    return table

@@ -4,12 +4,16 @@ Input: every warning as a nation received (or issued) it — ``(time, nation, Wa
 truth (:class:`kizuna.sim.truth.Truth`). Output (JSON-ready)::
 
     {"per_threat": {"BM-01": {"JPN": {"first_warning_s": 24.0, "first_containing_s": 301.0,
-                                      "final_miss_m": 812.0, "warnings": 9, "retracted": 0},
+                                      "final_miss_m": 812.0, "warnings": 9, "retracted": 0,
+                                      "threat_numbers": 1},
                               ...}},
+     "duplicate_threat_numbers": {"JPN": 0, ...},
      "false_warnings": {"JPN": 0, ...}, "retracted": {"JPN": 0, ...},
      "containment_rate": 0.93, "ellipses": 57}
 
-Matching a warned threat (its ``threat_track_number``) to a truth missile, our rule:
+A threat is the set of revisions under one ``threat_track_number`` together with those under the
+numbers its later revisions list in ``replaces`` (a renumbered threat stays one threat).
+Matching a warned threat to a truth missile, our rule:
 * if any revision carries an impact point: the ballistic object in flight at that revision
   whose true impact is nearest to it, within ``impact_gate_m`` (using the revision with the
   smallest ellipse);
@@ -18,6 +22,9 @@ Matching a warned threat (its ``threat_track_number``) to a truth missile, our r
 A warned threat that matches nothing is a **false warning**. Times are seconds after the true
 launch. ``first_containing_s``: the first warning whose 95 % ellipse contains the true impact.
 ``final_miss_m``: ground distance from the last predicted impact to the true impact.
+``threat_numbers``: how many different threat numbers the nation held for that missile (1 when
+the alliance warns each missile under one number); ``duplicate_threat_numbers`` sums the excess
+over the missiles, per nation.
 ``containment_rate``: over every warning with an ellipse (all nations), the fraction whose
 ellipse contains the true impact of its matched missile — near 0.95 if calibrated.
 """
@@ -108,9 +115,23 @@ def score_warnings(
     records: list[tuple[float, str, Warning]], truth: Truth, nations: list[str]
 ) -> dict[str, Any]:
     """The ``warnings`` metrics section (see the module docstring)."""
+    # A renumbered threat (Warning.replaces) is one threat: group its revisions under its latest
+    # number. Threat numbers are alliance-wide (global track numbers, per-nation warning blocks).
+    successor: dict[int, int] = {}
+    for _, _, w in records:
+        for old in w.replaces:
+            successor[old] = w.threat_track_number
+
+    def latest(number: int) -> int:
+        seen = {number}
+        while number in successor and successor[number] not in seen:
+            number = successor[number]
+            seen.add(number)
+        return number
+
     by_nation_threat: dict[tuple[str, int], list[tuple[float, Warning]]] = defaultdict(list)
     for t, nation, w in sorted(records, key=lambda r: r[0]):
-        by_nation_threat[(nation, w.threat_track_number)].append((t, w))
+        by_nation_threat[(nation, latest(w.threat_track_number))].append((t, w))
     impacts = truth.impacts()
     launches = truth.launches()
     names = truth.names
@@ -138,8 +159,10 @@ def score_warnings(
                 "final_miss_m": None,
                 "warnings": 0,
                 "retracted": 0,
+                "threat_numbers": 0,
             },
         )
+        row["threat_numbers"] = int(row["threat_numbers"] or 0) + 1
         for t, w in items:
             row["warnings"] = int(row["warnings"] or 0) + 1
             if w.status == "retracted":
@@ -155,8 +178,13 @@ def score_warnings(
                 if inside and row["first_containing_s"] is None:
                     row["first_containing_s"] = since
                 row["final_miss_m"] = round(_miss(w, impact), 1)
+    duplicates = {n: 0 for n in nations}
+    for rows in per_threat.values():
+        for nation, row in rows.items():
+            duplicates[nation] = duplicates.get(nation, 0) + int(row["threat_numbers"] or 0) - 1
     return {
         "per_threat": per_threat,
+        "duplicate_threat_numbers": duplicates,
         "false_warnings": false_warnings,
         "retracted": retracted,
         "containment_rate": (contained / ellipses) if ellipses else None,

@@ -12,12 +12,31 @@ policy like a track. The manager does no I/O and reads no clock.
 Rules (our own, documented here)
 --------------------------------
 * **Threats.** A threat is either a space-IR launch (:mod:`kizuna.c2.launch_detection`) or a
-  ballistic track of the picture. A ballistic track joins the IR threat whose boost state,
-  flown on ballistically (:class:`kizuna.track.motion.BallisticJ2`), passes within
-  ``associate_m`` of the track's position at the track's time; else it becomes its own threat.
-  A threat keeps the number of its first warning: an IR-only threat gets a number from this
-  node's warning block ``WARNING_BLOCK + 10,000 × (nation index) + k`` (outside the track
-  number blocks), a radar-born threat keeps its track number.
+  ballistic track of the picture. Track numbers are first resolved through the node's merge
+  aliases (:mod:`kizuna.fuse.numbering`, rule 3), so a track whose number was retired into
+  another stays with its threat. A ballistic track not yet in a threat joins, in this order:
+  (1) the IR threat whose boost state, flown on ballistically
+  (:class:`kizuna.track.motion.BallisticJ2`), passes within ``associate_m`` of the track's
+  position at the track's time; (2) an open threat of this node whose impact prediction agrees
+  with the track's (the *same-impact test* below) — the same missile under a re-initiated track
+  number; else it becomes a new threat.
+* **Numbers (one number per missile in the alliance).** A threat is warned under the global
+  track number of its track in the picture (:mod:`kizuna.fuse.numbering`: every node agrees on
+  it, whatever warnings its policy lets it see) — the lowest if several are, the last one while
+  none is — resolved through merges every tick. An IR-only threat has no track yet: it takes a
+  number from this node's warning block ``WARNING_BLOCK + 10,000 × (nation index) + k`` (outside
+  the track number blocks). When the number changes — an IR threat gains its track, its track is
+  lost and the missile re-tracked under a new number, or merged into another number, or two of
+  this node's threats turn out to be one — the next warning is an immediate ``update`` (revision
+  sequence continued) under the new number, listing the old ones in ``Warning.replaces``, so
+  receivers and the metrics revise one warning instead of holding two. A new radar-born threat
+  first adopts the track number of an ally's open warning for the same missile (same-impact
+  test; the ally holds an older track of it), like a node adopting a global number before
+  minting one (numbering rule 2).
+* **Same-impact test.** Two impact predictions are of the same missile when their means are
+  within the 99 % region of the summed ground covariances (χ²₂ = 9.21; the ellipses are
+  calibrated, see :mod:`kizuna.c2.warning_metrics`) and their impact times within
+  ``same_impact_time_s``: a second missile aimed at the same point arrives at another time.
 * **Content.** Launch point and time: the IR estimate when there is one, else the ballistic
   back-propagation of the track (boost ignored; see :mod:`kizuna.c2.impact`). Impact point,
   95 % ellipse and time: :func:`kizuna.c2.impact.predict_impact` of the newest track state.
@@ -45,12 +64,14 @@ Rules (our own, documented here)
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from kizuna.c2.impact import (
+    CHI2_2DOF_95,
     ImpactPrediction,
     back_propagate_to_ground,
     ground_offsets,
@@ -86,6 +107,10 @@ class WarningConfig:
     # are revised at most every ``min_update_interval_s`` anyway.
     repredict_interval_s: float = 10.0
     boost_quiet_s: float = 12.0  # IR silent this long after its last report = burnout
+    # Same-impact test (see the module docstring): impact times agree within this (s). A settled
+    # midcourse prediction's impact time is good to about a second (its σ, tests/test_impact);
+    # salvo missiles on one aim point arrive tens of seconds or more apart.
+    same_impact_time_s: float = 10.0
     launch_detector: LaunchDetectorConfig = field(default_factory=LaunchDetectorConfig)
 
 
@@ -94,6 +119,11 @@ class _Threat:
     number: int
     ir_track: int | None = None
     track_numbers: set[int] = field(default_factory=set)
+    # The alliance track number the threat is warned under once it has one (resolved through
+    # merges each tick), and the numbers it was warned under before (sent as ``replaces``).
+    track_number: int | None = None
+    replaced: list[int] = field(default_factory=list)
+    renumbered: bool = False
     launch: LaunchEstimate | None = None
     launch_time: float | None = None
     launch_point: F64 | None = None
@@ -116,8 +146,14 @@ class WarningManager:
         assets: AssetArrays,
         nation_index: int = 0,
         config: WarningConfig | None = None,
+        resolve: Callable[[int], int] | None = None,
     ) -> None:
+        """``resolve`` maps a track number to its surviving number after merges (the node's
+        :meth:`kizuna.fuse.numbering.Numbering.resolve`); identity when omitted."""
         self.nation = nation
+        self._resolve = resolve or (lambda n: n)
+        # Allies' latest revision of each warning they sent us: (issuer, number) -> Warning.
+        self._ally_warnings: dict[tuple[str, int], Warning] = {}
         self.assets = assets
         self.config = config or WarningConfig()
         self.detector = LaunchDetector(self.config.launch_detector)
@@ -146,6 +182,16 @@ class WarningManager:
             touched.append(threat)
         return self._emit(t, touched)
 
+    def on_ally_warning(self, warning: Warning) -> None:
+        """Note an ally's (accepted) warning: a new threat of ours for the same missile adopts
+        its number (see the module docstring)."""
+        for old in warning.replaces:
+            self._ally_warnings.pop((warning.node, old), None)
+        key = (warning.node, warning.threat_track_number)
+        previous = self._ally_warnings.get(key)
+        if previous is None or warning.revision >= previous.revision:
+            self._ally_warnings[key] = warning
+
     def on_tracks(
         self,
         t: float,
@@ -156,11 +202,15 @@ class WarningManager:
     ) -> list[Warning]:
         """Feed the picture's ballistic tracks (numbers (N,), ECEF states (N, 6), covariances
         (N, 6, 6), state times (N,) default ``t``); returns the warnings to send now."""
-        numbers = np.asarray(track_numbers, np.int64).reshape(-1)
+        numbers = np.array(
+            [self._resolve(int(n)) for n in np.asarray(track_numbers, np.int64).reshape(-1)],
+            np.int64,
+        )
         x = np.asarray(states, float).reshape(-1, 6)
         p = np.asarray(covariances, float).reshape(-1, 6, 6)
         tt = np.full(numbers.size, float(t)) if times is None else np.asarray(times, float)
         touched: list[_Threat] = []
+        present = set(numbers.tolist())  # every ballistic track in the picture now
         if numbers.size:
             _, _, altitude = ecef_to_geodetic(x[:, :3])
             speed = np.linalg.norm(x[:, 3:], axis=1)
@@ -191,7 +241,9 @@ class WarningManager:
                     continue  # not coming down (yet), or already down
                 if not self._settled(int(number), float(t), prediction, k):
                     continue  # still boosting, or not yet two agreeing predictions
-                threat = self._threat_for_track(int(number), float(tt[k]), x[k])
+                threat = self._threat_for_track(
+                    int(number), float(tt[k]), x[k], _row(prediction, k), float(t)
+                )
                 if self._boosting(threat, float(t)):
                     continue  # space IR still sees the plume: no ballistic impact yet
                 threat.impact = _row(prediction, k)
@@ -211,6 +263,7 @@ class WarningManager:
                     if np.isfinite(launch_times[j]):
                         threat.launch_time = float(launch_times[j])
                         threat.launch_point = launch_points[j]
+        touched += self._renumber(present)
         touched += self._expire(float(t))
         return self._emit(float(t), touched)
 
@@ -226,8 +279,9 @@ class WarningManager:
 
     def threat_number_of_track(self, track_number: int) -> int | None:
         """The warning number of the open threat a track feeds, if any."""
+        number = self._resolve(track_number)
         for th in self._threats:
-            if track_number in th.track_numbers and not th.closed:
+            if number in th.track_numbers and not th.closed:
                 return th.number
         return None
 
@@ -294,7 +348,9 @@ class WarningManager:
         self._threats.append(threat)
         return threat
 
-    def _threat_for_track(self, number: int, t: float, state: F64) -> _Threat:
+    def _threat_for_track(
+        self, number: int, t: float, state: F64, impact: ImpactPrediction, now: float
+    ) -> _Threat:
         for th in self._threats:
             if number in th.track_numbers and not th.closed:
                 return th
@@ -314,10 +370,98 @@ class WarningManager:
             if d < best_d:
                 best, best_d = th, d
         if best is None:
-            best = _Threat(number=number)
+            # The same missile under a new track number (track lost and re-initiated).
+            best = next(
+                (
+                    th
+                    for th in self._threats
+                    if not th.closed
+                    and th.impact is not None
+                    and self._same_impact(impact, th.impact)
+                ),
+                None,
+            )
+        if best is None:
+            adopted = self._adopted_number(number, impact, now)
+            best = _Threat(number=adopted, track_number=adopted)
             self._threats.append(best)
         best.track_numbers.add(number)
+        if best.track_number is None:
+            best.track_number = number
+            self._set_number(best, number)
         return best
+
+    def _set_number(self, th: _Threat, number: int) -> None:
+        """Warn ``th`` under ``number`` from now on (see Numbers in the module docstring)."""
+        if number == th.number:
+            return
+        if th.last is not None:
+            th.replaced.append(th.number)
+            th.renumbered = True
+        th.number = number
+
+    def _renumber(self, present: set[int]) -> list[_Threat]:
+        """Follow the picture's numbers: each open threat's tracks are resolved through merges,
+        and the threat takes the lowest number among its tracks in the picture now (``present``;
+        unchanged while none is); a threat whose number now belongs to another open threat is
+        folded into it. Returns the threats whose number changed (to be revised now)."""
+        changed: list[_Threat] = []
+        by_number: dict[int, _Threat] = {}
+        for th in self._threats:
+            if th.closed:
+                continue
+            th.track_numbers = {self._resolve(n) for n in th.track_numbers}
+            live = sorted(th.track_numbers & present)
+            if live:
+                th.track_number = live[0]
+            if th.track_number is not None:
+                th.track_number = self._resolve(th.track_number)
+                self._set_number(th, th.track_number)
+            other = by_number.get(th.number)
+            if other is not None:
+                # Two of our threats are one missile: the earlier keeps going, the later's
+                # numbers and tracks join it.
+                other.track_numbers |= th.track_numbers
+                if th.last is not None:
+                    other.replaced += [*th.replaced, th.number]
+                    other.renumbered = True
+                th.closed = True
+                continue
+            by_number[th.number] = th
+            if th.renumbered:
+                changed.append(th)
+        return changed
+
+    def _adopted_number(self, track_number: int, impact: ImpactPrediction, t: float) -> int:
+        """The number for a new radar-born threat: an ally's open warning number for the same
+        missile if there is one (lowest number first, so every node picks the same), else the
+        track's own number."""
+        mine = {th.number for th in self._threats if not th.closed}
+        for (_, number), w in sorted(self._ally_warnings.items(), key=lambda kv: kv[0][1]):
+            if w.status == "retracted" or number in mine or number >= WARNING_BLOCK:
+                continue  # (an IR-only number is replaced by a track number soon)
+            if w.impact_time is not None and w.impact_time < t:
+                continue  # that event is over
+            if number == track_number:
+                return number
+            ally = _prediction_from_warning(w)
+            if ally is not None and self._same_impact(impact, ally):
+                return number
+        return track_number
+
+    def _same_impact(self, a: ImpactPrediction, b: ImpactPrediction) -> bool:
+        """The same-impact test of the module docstring (one-row predictions)."""
+        if not (bool(a.valid[0]) and bool(b.valid[0])):
+            return False
+        if abs(float(a.impact_time[0]) - float(b.impact_time[0])) > self.config.same_impact_time_s:
+            return False
+        d = ground_offsets(a.lat_rad, a.lon_rad, a.impact_ecef, b.impact_ecef)[0]
+        try:
+            return float(d @ np.linalg.solve(a.enu_covariance[0] + b.enu_covariance[0], d)) <= (
+                CHI2_2DOF_99
+            )
+        except np.linalg.LinAlgError:
+            return False
 
     def _expire(self, t: float) -> list[_Threat]:
         for th in self._threats:
@@ -342,6 +486,7 @@ class WarningManager:
             if warning is not None:
                 th.last = warning
                 th.last_sent = t
+                th.renumbered = False
                 out.append(warning)
                 self.issued.append(warning)
         return out
@@ -372,6 +517,8 @@ class WarningManager:
         ):
             return self._build(t, th, "retracted", last.revision + 1)
         endangered_changed = tuple(last.endangered_assets) != th.endangered
+        if th.renumbered:
+            return self._build(t, th, "update", last.revision + 1)
         if not endangered_changed and t - th.last_sent < cfg.min_update_interval_s:
             return None
         if endangered_changed or self._moved(last, th):
@@ -425,7 +572,37 @@ class WarningManager:
             impact_time=impact_time,
             endangered_assets=th.endangered if status != "retracted" else (),
             label=Label(),
+            replaces=tuple(th.replaced),
         )
+
+
+def _prediction_from_warning(w: Warning) -> ImpactPrediction | None:
+    """A warning's impact point, 95 % ellipse and time as a one-row prediction (None without
+    them). The ground covariance is rebuilt from the ellipse: C = R diag(a², b²) Rᵀ / 5.991 with
+    the major axis (east, north) = (sin θ, cos θ), θ clockwise from north."""
+    if w.impact_point is None or w.impact_ellipse is None or w.impact_time is None:
+        return None
+    e = w.impact_ellipse
+    major = np.array([math.sin(e.orientation_rad), math.cos(e.orientation_rad)])
+    minor = np.array([major[1], -major[0]])
+    cov = (
+        np.outer(major, major) * e.semi_major_m**2 + np.outer(minor, minor) * e.semi_minor_m**2
+    ) / CHI2_2DOF_95
+    point = np.asarray(w.impact_point, float)
+    lat, lon, _ = ecef_to_geodetic(point)
+    one = np.ones(1)
+    return ImpactPrediction(
+        impact_time=np.array([w.impact_time]),
+        impact_time_sigma_s=np.zeros(1),
+        impact_ecef=point[None],
+        lat_rad=np.atleast_1d(lat).astype(float),
+        lon_rad=np.atleast_1d(lon).astype(float),
+        enu_covariance=cov[None],
+        semi_major_m=e.semi_major_m * one,
+        semi_minor_m=e.semi_minor_m * one,
+        orientation_rad=e.orientation_rad * one,
+        valid=np.ones(1, bool),
+    )
 
 
 def _vec(a: F64) -> tuple[float, float, float]:
