@@ -6,12 +6,15 @@ Measured figures are printed (run with ``-s`` to see them).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +26,7 @@ import pytest
 from kizuna.errors import InputError
 from kizuna.metrics.report import report_command
 from kizuna.plots import PlotBatch
+from kizuna.runtime.live import _Inbox
 from kizuna.runtime.zenoh_transport import (
     Clock,
     access_control,
@@ -209,6 +213,77 @@ def test_cli_rejects_bad_options(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert run.returncode == 2 and "nonsense" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_live_modules_load_without_the_node_core() -> None:
+    """`kizuna node` opens its Zenoh session and asks for catch-up before the node core (tracker,
+    fuser, c2, scipy, pyarrow) loads: a restart's replies arrive while it imports."""
+    code = (
+        "import sys, kizuna.runtime.live, kizuna.runtime.live_sim\n"
+        "print([m for m in ('kizuna.node', 'scipy', 'pyarrow') if m in sys.modules])\n"
+        "import kizuna.node\n"
+        "print('scipy.stats' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split("\n")[:2] == ["[]", "False"], out.stdout + out.stderr
+
+
+def test_inbox_keeps_arrival_order_across_the_loop_start() -> None:
+    inbox = _Inbox()
+    inbox.push("clock", "k", b"early-1")
+    inbox.push("plots", "k", b"early-2")
+
+    async def drain() -> list[bytes]:
+        queue = inbox.attach(asyncio.get_running_loop())
+        pusher = threading.Thread(target=lambda: inbox.push("envelope", "k", b"late"))
+        pusher.start()
+        got = [(await asyncio.wait_for(queue.get(), 5)).data for _ in range(3)]
+        pusher.join()
+        return got
+
+    assert asyncio.run(drain()) == [b"early-1", b"early-2", b"late"]
+
+
+class _Puts:
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def put(self, key: str, data: bytes) -> None:
+        self.keys.append(key)
+
+
+def test_samples_before_the_clock_wait_for_it(tmp_path: Path) -> None:
+    """An ally's envelope heard before the exercise clock is fused once the clock comes, not
+    dropped (a starting node's catch-up replies can beat the clock)."""
+    from kizuna.messages import Status
+    from kizuna.runtime.live import LiveNode, LiveOptions, _Event, load_for_live
+    from kizuna.runtime.zenoh_transport import TransportConfig, status_key
+
+    scenario, policies, keys = load_for_live(TRILATERAL, None, None)
+    live = LiveNode(
+        scenario, "JPN", policies, keys["JPN"], LiveOptions("x", TransportConfig(), tmp_path),
+    )  # fmt: skip
+    puts = _Puts()
+    live._session = puts
+    usa = keys["USA"]
+    from kizuna.security.signing import Signer
+
+    sealed = Signer("USA", usa.private_key).seal_bytes(
+        Status(node="USA", time=1.0, uptime_s=1.0, local_tracks=0), 1.0, ""
+    )
+    live.handle(_Event("status", status_key("x", "USA"), sealed, time.time()))
+    assert live.node.counters["received:Status"] == 0 and len(live._before_clock) == 1
+    clock = Clock(time.time() - 1.0, 1.0, scenario.duration_s)
+    live.handle(_Event("clock", "c", encode_clock(clock), time.time()))
+    assert live.node.counters["received:Status"] == 1 and not live._before_clock
+    assert "USA" in live.last_heard
+    # A tick puts the allies' envelopes and the Status; recording waits for flush_records.
+    live.tick(2.0)
+    assert puts.keys[-1] == status_key("x", "JPN")
+    assert live._to_record and live.recorder is not None
+    live.close_recording()
+    assert not live._to_record
+    assert (tmp_path / "nodes" / "JPN" / "recording" / "pictures.parquet").exists()
 
 
 # -- three nodes and the simulator -------------------------------------------------------------

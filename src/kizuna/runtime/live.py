@@ -6,19 +6,28 @@ the bytes' path differ. Scenario time comes from the live simulator's :class:`Cl
 the hosts' own clocks, and a node that starts late simply joins at the current time.
 
 One asyncio loop owns the node. Zenoh delivers samples on its own threads; the callbacks only
-hand them to the loop (``call_soon_threadsafe``), so the node is never touched concurrently.
-Per reporting interval (scenario time ``k × report_interval_s``) the loop runs ``on_tick``,
-publishes each ally's envelope on ``kizuna/EX/<me>/to/<ally>``, records the picture, and
-publishes a signed :class:`kizuna.messages.Status`. A link to an ally is "up" while that ally's
-envelopes or Status messages (verified like any envelope) keep arriving.
+hand them to the loop (:class:`_Inbox`), so the node is never touched concurrently. Per
+reporting interval (scenario time ``k × report_interval_s``) the loop runs ``on_tick`` and
+publishes each ally's envelope on ``kizuna/EX/<me>/to/<ally>`` first; then it takes the picture
+and publishes a signed :class:`kizuna.messages.Status`. A link to an ally is "up" while that
+ally's envelopes or Status messages (verified like any envelope) keep arriving.
+
+Latency: nothing but the node core and Zenoh stands between an envelope's arrival and the
+fuser, and between ``on_tick`` and the puts. Recording is bookkeeping, not picture: received
+envelopes, withheld items and pictures are only noted on the way (references, no decoding, no
+Arrow) and turned into recorder rows when no sample is waiting (:meth:`LiveNode.flush_records`),
+so a sample never queues behind recording work.
 
 Late joiners and restarts: each node declares a queryable ``kizuna/EX/<me>/catchup/*``
 answering with its latest reports for the requester, freshly sealed (new sequence number, so
-the requester's replay window accepts them). On start, and whenever the clock is first heard,
-a node queries ``kizuna/EX/*/catchup/<me>``: the allies' reports arrive before its own tracker
-has confirmed anything, so its fuser adopts the allies' track numbers instead of minting new
-ones. A restarted node's signer starts its sequence numbers at the wall time in microseconds,
-above anything it used before, so allies do not refuse it as a replay.
+the requester's replay window accepts them). A starting node opens its Zenoh session, declares
+its subscriptions and queries ``kizuna/EX/*/catchup/<me>`` *before* it loads the node core
+(:func:`run_node_command`): the allies' replies, the clock and the first plots wait in the inbox
+while the tracker, fuser and c2 code import, which is most of a restart. The allies' reports are
+therefore fused before its own tracker has confirmed anything, so its fuser adopts the allies'
+track numbers on the first tick instead of minting new ones. Samples that arrive before the
+clock wait for it. A restarted node's signer starts its sequence numbers at the wall time in
+microseconds, above anything it used before, so allies do not refuse it as a replay.
 
 Recording: with ``record_dir`` the node writes ``record_dir/nodes/<NATION>/recording/``
 (pictures and envelope items as the exercise does: withheld items on send, delivered or
@@ -30,27 +39,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import math
 import signal
+import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from kizuna.errors import InputError
-from kizuna.messages import (
-    ReportBatch,
-    Status,
-    WireError,
-    decode_envelope,
-    decode_payload,
-)
-from kizuna.node import ItemMeta, Node, NodeConfig
-from kizuna.record.recorder import Recorder
 from kizuna.runtime.zenoh_transport import (
     Clock,
     TransportConfig,
@@ -65,13 +66,26 @@ from kizuna.runtime.zenoh_transport import (
     plots_key,
     sender_of_key,
     status_key,
+    transport_for,
 )
-from kizuna.scenario import Scenario
-from kizuna.security.keys import NationKeys
-from kizuna.security.policy import Policies
-from kizuna.security.signing import Signer
+
+if TYPE_CHECKING:  # the node core loads after the Zenoh session is open (module docstring)
+    from kizuna.messages import Status
+    from kizuna.node import ItemMeta, NodeConfig
+    from kizuna.record.recorder import Recorder
+    from kizuna.scenario import Scenario
+    from kizuna.security.keys import NationKeys
+    from kizuna.security.policy import Policies
 
 CATCHUP_TIMEOUT_S = 2.0
+# Modules the node core imports only when it first needs them: kizuna.c2.threat loads
+# scipy.stats (1–3 s on a busy 2-core host) for its first ballistic threat. Imported on a
+# background thread once the node ticks, so neither a restart (before) nor a tick (after, which
+# measured a commonality drop from 0.90 to 0.70-0.77 in tests/test_live.py) waits for them.
+WARM_UP_MODULES: tuple[str, ...] = ("scipy.stats",)
+# Samples held until the exercise clock is heard (a node started before the simulator); beyond
+# this the oldest go: they are plots and envelopes from before the node could place them in time.
+MAX_BEFORE_CLOCK = 10_000
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,110 @@ class _Event:
     query: Any = None
 
 
+class _Inbox:
+    """Samples from Zenoh's threads to the node's asyncio loop, in arrival order.
+
+    Until the loop runs (the node core still loading) samples wait in a list; from then on each
+    is handed over with ``call_soon_threadsafe``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._early: list[_Event] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[_Event] | None = None
+
+    def push(self, kind: str, key: str, data: bytes, query: Any = None) -> None:
+        event = _Event(kind, key, data, time.time(), query)
+        with self._lock:
+            loop, queue = self._loop, self._queue
+            if loop is None or queue is None:
+                self._early.append(event)
+                return
+        with contextlib.suppress(RuntimeError):  # loop already closed at shutdown
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> asyncio.Queue[_Event]:
+        queue: asyncio.Queue[_Event] = asyncio.Queue()
+        with self._lock:
+            for event in self._early:
+                queue.put_nowait(event)
+            self._early = []
+            self._loop, self._queue = loop, queue
+        return queue
+
+
+class LiveLink:
+    """One node's Zenoh session: its subscriptions, catch-up queryable and liveliness token.
+
+    Opened before the node core exists (see the module docstring); everything heard goes to the
+    inbox until :class:`LiveNode` runs."""
+
+    def __init__(self, exercise: str, nation: str, transport: TransportConfig) -> None:
+        self.exercise = exercise
+        self.nation = nation
+        self.inbox = _Inbox()
+        self.catchup_replies = 0
+        self.catchup_requests = 0
+        self.session: Any = open_session(transport)
+        self._declared: list[Any] = []
+        try:
+            self._declare()
+        except BaseException:
+            self.close()
+            raise
+
+    def _declare(self) -> None:
+        ex, me, push = self.exercise, self.nation, self.inbox.push
+        s = self.session
+
+        def on_sample(kind: str) -> Any:
+            def callback(sample: Any) -> None:
+                push(kind, str(sample.key_expr), sample.payload.to_bytes())
+
+            return callback
+
+        def on_query(query: Any) -> None:
+            push("query", str(query.key_expr), b"", query)
+
+        self._declared = [
+            s.declare_subscriber(clock_key(ex), on_sample("clock")),
+            s.declare_subscriber(plots_key(ex, me), on_sample("plots")),
+            s.declare_subscriber(inbox_selector(ex, me), on_sample("envelope")),
+            # Allies' signed Status keeps a link "up" even when policy leaves nothing to send.
+            s.declare_subscriber(status_key(ex, "*"), on_sample("status")),
+            s.declare_queryable(catchup_key(ex, me, "*"), on_query),
+            s.liveliness().declare_token(alive_key(ex, me)),
+        ]
+
+    def request_catchup(self) -> None:
+        """Ask every ally for its latest reports to us; replies arrive as envelopes."""
+        import zenoh
+
+        def on_reply(reply: Any) -> None:
+            ok = reply.ok
+            if ok is not None:
+                self.catchup_replies += 1
+                self.inbox.push("envelope", str(ok.key_expr), ok.payload.to_bytes())
+
+        self.catchup_requests += 1
+        # No consolidation: each ally's reply is delivered as it comes (the default holds
+        # replies until every queryable has answered or the timeout passes).
+        self.session.get(
+            catchup_key(self.exercise, "*", self.nation), on_reply, timeout=CATCHUP_TIMEOUT_S,
+            consolidation=zenoh.ConsolidationMode.NONE,
+        )  # fmt: skip
+
+    def put(self, key: str, data: bytes) -> None:
+        self.session.put(key, data)
+
+    def close(self) -> None:
+        for d in self._declared:
+            with contextlib.suppress(Exception):
+                d.undeclare()
+        self._declared = []
+        self.session.close()
+
+
 class LiveNode:
     """One nation's node on the wall clock. :meth:`run` until the simulator finishes."""
 
@@ -104,7 +222,12 @@ class LiveNode:
         options: LiveOptions,
         config: NodeConfig | None = None,
         on_picture: Callable[[float, str, Any], None] | None = None,
+        link: LiveLink | None = None,
     ) -> None:
+        from kizuna.node import Node
+        from kizuna.record.recorder import Recorder
+        from kizuna.security.signing import Signer
+
         codes = [n.code for n in scenario.nation]
         if nation not in codes:
             raise InputError.single(
@@ -125,56 +248,20 @@ class LiveNode:
         self.last_heard: dict[str, float] = {}
         self.latest_sent: dict[str, bytes] = {}  # last envelope to each ally
         self.counters: Counter[str] = Counter()
-        self.catchup_replies = 0
         self.first_tick_unix: float | None = None
         self.recorder: Recorder | None = None
         if options.record_dir is not None:
             self.recorder = Recorder(Path(options.record_dir) / "nodes" / nation, scenario)
-        self._queue: asyncio.Queue[_Event] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # Recording noted on the way, written by flush_records when the inbox is empty.
+        self._to_record: deque[Callable[[Recorder], None]] = deque()
+        self._before_clock: deque[_Event] = deque(maxlen=MAX_BEFORE_CLOCK)
         self._stop = False
-        self._session: Any = None
+        self._link = link
+        self._session: Any = link  # anything with put(key, bytes); set by run() without a link
 
-    # -- wiring -----------------------------------------------------------------------------
-    def _push(self, kind: str, key: str, data: bytes, query: Any = None) -> None:
-        """From a Zenoh thread: hand the sample to the asyncio loop."""
-        assert self._loop is not None and self._queue is not None
-        event = _Event(kind, key, data, time.time(), query)
-        with contextlib.suppress(RuntimeError):  # loop already closed at shutdown
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
-
-    def _declare(self, session: Any) -> list[Any]:
-        ex, me = self.options.exercise, self.nation
-
-        def on_sample(kind: str) -> Any:
-            def callback(sample: Any) -> None:
-                self._push(kind, str(sample.key_expr), sample.payload.to_bytes())
-
-            return callback
-
-        def on_query(query: Any) -> None:
-            self._push("query", str(query.key_expr), b"", query)
-
-        return [
-            session.declare_subscriber(clock_key(ex), on_sample("clock")),
-            session.declare_subscriber(plots_key(ex, me), on_sample("plots")),
-            session.declare_subscriber(inbox_selector(ex, me), on_sample("envelope")),
-            # Allies' signed Status keeps a link "up" even when policy leaves nothing to send.
-            session.declare_subscriber(status_key(ex, "*"), on_sample("status")),
-            session.declare_queryable(catchup_key(ex, me, "*"), on_query),
-            session.liveliness().declare_token(alive_key(ex, me)),
-        ]
-
-    def _request_catchup(self) -> None:
-        ex, me = self.options.exercise, self.nation
-
-        def on_reply(reply: Any) -> None:
-            ok = reply.ok
-            if ok is not None:
-                self.catchup_replies += 1
-                self._push("envelope", str(ok.key_expr), ok.payload.to_bytes())
-
-        self._session.get(catchup_key(ex, "*", me), on_reply, timeout=CATCHUP_TIMEOUT_S)
+    @property
+    def catchup_replies(self) -> int:
+        return self._link.catchup_replies if self._link is not None else 0
 
     # -- time -------------------------------------------------------------------------------
     def now(self) -> float:
@@ -192,11 +279,16 @@ class LiveNode:
                 return
             first = self.clock is None
             self.clock = clock
-            if first and self.options.catchup:
-                self._request_catchup()
+            if first:
+                link = self._link
+                if self.options.catchup and link is not None and link.catchup_replies == 0:
+                    link.request_catchup()  # allies that were not up when we asked at start
+                while self._before_clock:
+                    self.handle(self._before_clock.popleft())
             return
         if self.clock is None:
-            return  # nothing is meaningful before the exercise clock is known
+            self._before_clock.append(ev)  # placed in time once the clock is heard
+            return
         if ev.kind == "plots":
             try:
                 batch = decode_plots(ev.data, ev.key)
@@ -219,16 +311,16 @@ class LiveNode:
         receipt = self.node.last_receipt
         if not (len(receipt) == 1 and receipt[0].kind == "envelope"):
             self.last_heard[sender] = ev.arrived_unix
-        if self.recorder is None:
-            return
-        try:
-            t_sent = decode_envelope(ev.data).time_sent
-        except WireError:
-            t_sent = math.nan
-        _record(self.recorder, t_sent, t, sender, self.nation, receipt, len(ev.data))
+        if self.recorder is not None:
+            data, me = ev.data, self.nation
+            self._to_record.append(
+                lambda rec: _record(rec, _time_sent(data), t, sender, me, receipt, len(data))
+            )
 
     def _answer(self, ev: _Event) -> None:
         """A catch-up query: reseal the latest reports for the requester."""
+        from kizuna.messages import ReportBatch, decode_envelope, decode_payload
+
         requester = ev.key.rsplit("/", 1)[-1]
         data = self.latest_sent.get(requester)
         if data is None or self.clock is None:
@@ -242,30 +334,47 @@ class LiveNode:
         self.counters["catchup:answered"] += 1
 
     def tick(self, t: float) -> None:
-        """One reporting interval at scenario time ``t``."""
+        """One reporting interval at scenario time ``t``: envelopes out first, then the
+        picture, its recording and the Status."""
         if self.first_tick_unix is None:
             self.first_tick_unix = time.time()
+            threading.Thread(target=_warm_up, name="kizuna-warm-up", daemon=True).start()
         ex = self.options.exercise
-        for out in self.node.on_tick(t):
-            if self.recorder is not None:
-                withheld = [m for m in out.items if m.outcome != "sent"]
-                _record(self.recorder, t, math.nan, self.nation, out.recipient, withheld, 0)
+        outgoing = self.node.on_tick(t)
+        for out in outgoing:
             if out.data:
                 self._session.put(envelope_key(ex, self.nation, out.recipient), out.data)
                 self.latest_sent[out.recipient] = out.data  # decoded only if someone asks
                 self.counters["sent:bytes"] += len(out.data)
                 self.counters["sent:envelopes"] += 1
-        if self.recorder is not None or self.on_picture is not None:
-            picture = self.node.picture(t)
-            if self.recorder is not None:
-                self.recorder.picture(picture)
-            if self.on_picture is not None:
-                self.on_picture(t, self.nation, picture)
-        status = self.status(t)
+        picture = self.node.picture(t)
+        if self.recorder is not None:
+            me = self.nation
+            for out in outgoing:
+                withheld = [m for m in out.items if m.outcome != "sent"]
+                if withheld:
+                    self._to_record.append(partial(_record, t_sent=t, t_delivered=math.nan,
+                                                   sender=me, receiver=out.recipient,
+                                                   items=withheld, n_bytes=0))  # fmt: skip
+            self._to_record.append(lambda rec: rec.picture(picture))
+        if self.on_picture is not None:
+            self.on_picture(t, self.nation, picture)
+        status = self.status(t, len(picture))
         self._session.put(status_key(ex, self.nation), self.node.signer.seal_bytes(status, t, ""))
 
-    def status(self, t: float) -> Status:
-        picture = self.node.picture(t)
+    def flush_records(self) -> None:
+        """Write what was noted for the recorder (called when no sample is waiting)."""
+        recorder = self.recorder
+        while self._to_record:
+            note = self._to_record.popleft()
+            if recorder is not None:
+                note(recorder)
+
+    def status(self, t: float, picture_tracks: int | None = None) -> Status:
+        from kizuna.messages import Status
+
+        if picture_tracks is None:
+            picture_tracks = len(self.node.picture(t))
         stale_after_s = 3.0 * self.interval / (self.clock.speed if self.clock else 1.0) + 2.0
         now = time.time()
         links = {}
@@ -279,20 +388,25 @@ class LiveNode:
             time=t,
             uptime_s=now - self.started_unix,
             local_tracks=len(self.node.fuser.numbered_local()[0]),
-            picture_tracks=len(picture),
+            picture_tracks=picture_tracks,
             links=links,
             rejected=self.node.counts("rejected"),
         )
 
     # -- main loop --------------------------------------------------------------------------
     async def run(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._queue = asyncio.Queue()
+        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                self._loop.add_signal_handler(sig, self.stop)
-        self._session = open_session(self.options.transport)
-        declared = self._declare(self._session)
+                loop.add_signal_handler(sig, self.stop)
+        own_link = self._link is None
+        if self._link is None:
+            self._link = LiveLink(self.options.exercise, self.nation, self.options.transport)
+            if self.options.catchup:
+                self._link.request_catchup()
+        link = self._link
+        self._session = link
+        queue = link.inbox.attach(loop)
         deadline = (
             None
             if self.options.stop_after_wall_s is None
@@ -316,16 +430,17 @@ class LiveNode:
                         next_tick = self.interval * (math.floor(self.now() / self.interval) + 1)
                         continue
                     timeout = min(0.5, max(0.0, (next_tick - t) / self.clock.speed))
+                if queue.empty() and self._to_record:
+                    self.flush_records()  # idle: nothing waits behind the recording
+                    continue
                 try:
-                    ev = await asyncio.wait_for(self._queue.get(), timeout)
+                    ev = await asyncio.wait_for(queue.get(), timeout)
                 except TimeoutError:
                     continue
                 self.handle(ev)
         finally:
-            for d in declared:
-                with contextlib.suppress(Exception):
-                    d.undeclare()
-            self._session.close()
+            if own_link:
+                link.close()
             self.close_recording()
 
     def summary(self) -> str:
@@ -344,9 +459,26 @@ class LiveNode:
         self._stop = True
 
     def close_recording(self) -> None:
+        self.flush_records()
         if self.recorder is not None:
+            import pyarrow as pa
+
             self.recorder.close(pa.table({"time": pa.array([], pa.float64())}))
             self.recorder = None
+
+
+def _warm_up() -> None:
+    for name in WARM_UP_MODULES:
+        importlib.import_module(name)
+
+
+def _time_sent(data: bytes) -> float:
+    from kizuna.messages import WireError, decode_envelope
+
+    try:
+        return decode_envelope(data).time_sent
+    except WireError:
+        return math.nan
 
 
 def _record(
@@ -386,33 +518,37 @@ def run_node_command(
 ) -> LiveNode:
     """``kizuna node``: load everything, run until the simulator finishes (or SIGTERM).
 
+    The Zenoh session opens, and asks the allies for catch-up, as soon as the scenario is read;
+    the node core loads while the replies come in (module docstring: restarts).
+
     With ``tak_url`` the node's picture is streamed as CoT to a TAK server each interval, with
     times rebased onto the wall clock; failures are counted and printed at the end."""
-    from kizuna.runtime.live_sim import transport_for
+    from kizuna.scenario import load_scenario
 
-    scenario, policies, keys = load_for_live(scenario_path, policies_dir, keys_dir)
+    scenario = load_scenario(scenario_path)
+    codes = [n.code for n in scenario.nation]
+    if nation not in codes:
+        raise InputError.single(
+            "--nation", "", "not a nation of the scenario", nation, ", ".join(codes)
+        )
     ex, transport = transport_for(scenario, exercise, listen, connect, tls_dir, nation)
+    link = LiveLink(ex, nation, transport)
     stream = None
-    if tak_url is not None:
-        from kizuna.gateways.tak_stream import TakPictureStream
-
-        stream = TakPictureStream(tak_url, nation, scenario.epoch, tak_tls, rebase_to_wall=True)
-    live = LiveNode(
-        scenario,
-        nation,
-        policies,
-        keys[nation] if nation in keys else _missing_nation(nation, scenario),
-        LiveOptions(
-            ex,
-            transport,
-            Path(record_dir) if record_dir else None,
-            stop_after_wall_s=stop_after_wall_s,
-        ),
-        on_picture=stream,
-    )
     try:
+        link.request_catchup()
+        _, policies, keys = load_for_live(scenario_path, policies_dir, keys_dir, scenario)
+        if tak_url is not None:
+            from kizuna.gateways.tak_stream import TakPictureStream
+
+            stream = TakPictureStream(tak_url, nation, scenario.epoch, tak_tls, rebase_to_wall=True)
+        options = LiveOptions(
+            ex, transport, Path(record_dir) if record_dir else None, stop_after_wall_s
+        )
+        own = keys[nation] if nation in keys else _missing_nation(nation, scenario)
+        live = LiveNode(scenario, nation, policies, own, options, on_picture=stream, link=link)
         asyncio.run(live.run())
     finally:
+        link.close()
         if stream is not None:
             stream.close()
     print(live.summary(), flush=True)
@@ -432,14 +568,19 @@ def _missing_nation(nation: str, scenario: Scenario) -> NationKeys:
 
 
 def load_for_live(
-    scenario_path: str | Path, policies_dir: str | Path | None, keys_dir: str | Path | None
+    scenario_path: str | Path,
+    policies_dir: str | Path | None,
+    keys_dir: str | Path | None,
+    scenario: Scenario | None = None,
 ) -> tuple[Scenario, Policies, dict[str, NationKeys]]:
-    """Scenario, policies and keys exactly as ``kizuna exercise`` loads them."""
+    """Scenario, policies and keys exactly as ``kizuna exercise`` loads them (``scenario``:
+    already loaded from ``scenario_path``)."""
     from kizuna.runtime.exercise import default_policy_dir, exercise_keys, load_policies
     from kizuna.scenario import load_scenario
-    from kizuna.security.policy import Policy
+    from kizuna.security.policy import Policies, Policy
 
-    scenario = load_scenario(scenario_path)
+    if scenario is None:
+        scenario = load_scenario(scenario_path)
     if policies_dir is None and len(scenario.nation) == 1:
         only = scenario.nation[0].code
         policies = Policies([Policy.parse(f'nation = "{only}"\n', f"<no allies: {only}>")])

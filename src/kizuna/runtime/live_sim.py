@@ -22,24 +22,17 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from kizuna.errors import InputError
-from kizuna.node import NodeConfig
-from kizuna.record.recorder import ENVELOPES_SCHEMA, PICTURES_SCHEMA, Recorder
 from kizuna.runtime.zenoh_transport import (
     SIM_SUBJECT,
     VIEWER_SUBJECT,
     Clock,
-    Tls,
     TransportConfig,
     alive_key,
-    check_endpoint,
-    check_exercise_id,
     clock_key,
     encode_clock,
     encode_plots,
@@ -47,38 +40,14 @@ from kizuna.runtime.zenoh_transport import (
     plots_key,
     sender_of_key,
     status_key,
+    transport_for,
 )
-from kizuna.scenario import Scenario
-from kizuna.sim.output import write_parquet
-from kizuna.sim.world import World
+
+if TYPE_CHECKING:
+    from kizuna.record.recorder import Recorder
+    from kizuna.scenario import Scenario
 
 CLOCK_PERIOD_S = 0.5
-
-
-def transport_for(
-    scenario: Scenario,
-    exercise: str | None,
-    listen: list[str],
-    connect: list[str],
-    tls_dir: str | Path | None,
-    subject: str,
-) -> tuple[str, TransportConfig]:
-    """(exercise id, transport config) from CLI options; ``subject`` names the certificate."""
-    ex = check_exercise_id(exercise or scenario.name)
-    for e in listen:
-        check_endpoint(e, "--listen")
-    for e in connect:
-        check_endpoint(e, "--connect")
-    tls = Tls.from_dir(tls_dir, subject) if tls_dir is not None else None
-    if tls is not None:
-        plain = [e for e in [*listen, *connect] if not e.startswith("tls/")]
-        if plain:
-            raise InputError.single(
-                "--listen/--connect", "", "TLS is on but the endpoint is not tls/", plain[0],
-                "tls/HOST:PORT",
-            )  # fmt: skip
-    nations = tuple(n.code for n in scenario.nation)
-    return ex, TransportConfig(tuple(listen), tuple(connect), tls, nations, ex)
 
 
 @dataclass
@@ -112,6 +81,8 @@ async def _play(
     start_delay_s: float,
     recorder: Recorder | None,
 ) -> tuple[int, int, int]:
+    from kizuna.sim.world import World
+
     world = World(scenario)
     start_unix = time.time() + start_delay_s
     clock = Clock(start_unix, speed, scenario.duration_s)
@@ -175,6 +146,10 @@ def run_live_sim(
     """
     if not (speed > 0 and math.isfinite(speed)):
         raise InputError.single("--speed", "", "must be a positive number", speed, "e.g. 1 or 5")
+    from kizuna.node import NodeConfig
+    from kizuna.record.recorder import Recorder
+    from kizuna.sim.world import World
+
     started = time.perf_counter()
     recorder = Recorder(Path(record_dir) / "sim", scenario) if record_dir else None
     session = open_session(transport)
@@ -210,6 +185,12 @@ def merge_recordings(
     Waits up to ``wait_for_nodes_s`` for every nation's recording; nations that never wrote one
     are listed under ``missing_nodes`` in ``metrics.json``.
     """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from kizuna.record.recorder import ENVELOPES_SCHEMA, PICTURES_SCHEMA
+    from kizuna.sim.output import write_parquet
+
     out = Path(record_dir)
     codes = [n.code for n in scenario.nation]
 

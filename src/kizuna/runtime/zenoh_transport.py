@@ -23,13 +23,16 @@ import json
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 import numpy as np
 
 from kizuna.errors import InputError
 from kizuna.plots import PlotBatch
+
+if TYPE_CHECKING:
+    from kizuna.scenario import Scenario
 
 SIM_SUBJECT: Final = "SIM"  # the simulator's certificate common name
 VIEWER_SUBJECT: Final = "VIEWER"  # read-only certificate for `kizuna status`
@@ -202,6 +205,33 @@ class TransportConfig:
     nations: tuple[str, ...] = ()
     exercise: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def transport_for(
+    scenario: Scenario,
+    exercise: str | None,
+    listen: list[str],
+    connect: list[str],
+    tls_dir: str | Path | None,
+    subject: str,
+) -> tuple[str, TransportConfig]:
+    """(exercise id, transport config) from CLI options; ``subject`` names the certificate
+    (a nation, ``SIM`` or ``VIEWER``)."""
+    ex = check_exercise_id(exercise or scenario.name)
+    for e in listen:
+        check_endpoint(e, "--listen")
+    for e in connect:
+        check_endpoint(e, "--connect")
+    tls = Tls.from_dir(tls_dir, subject) if tls_dir is not None else None
+    if tls is not None:
+        plain = [e for e in [*listen, *connect] if not e.startswith("tls/")]
+        if plain:
+            raise InputError.single(
+                "--listen/--connect", "", "TLS is on but the endpoint is not tls/", plain[0],
+                "tls/HOST:PORT",
+            )  # fmt: skip
+    nations = tuple(n.code for n in scenario.nation)
+    return ex, TransportConfig(tuple(listen), tuple(connect), tls, nations, ex)
 
 
 def access_control(exercise: str, nations: tuple[str, ...]) -> dict[str, Any]:
