@@ -170,6 +170,62 @@ def test_api_picture_matches_the_store(client: TestClient, store: PictureStore) 
     assert latest["time"] == 30.0 and len(latest["tracks"]) == N_TRACKS
 
 
+def test_api_picture_columns_hold_the_same_picture(client: TestClient, store: PictureStore) -> None:
+    for nation, t in (("USA", 25.0), ("JPN", 30.0), ("JPN", 5.0)):
+        full = client.get("/api/picture", params={"nation": nation, "t": t}).json()
+        cols = client.get("/api/picture/columns", params={"nation": nation, "t": t}).json()
+        assert cols["time"] == full["time"] and cols["n"] == len(full["tracks"])
+        assert cols["track_number"] == [tr["track_number"] for tr in full["tracks"]]
+        for name in ("category", "identity", "label"):
+            coded = cols[name]
+            assert [coded["values"][k] for k in coded["codes"]] == [
+                tr[name] for tr in full["tracks"]
+            ]
+        nations = cols["contributing_nations"]
+        assert [nations["values"][k].split(",") for k in nations["codes"]] == [
+            tr["contributing_nations"] for tr in full["tracks"]
+        ]
+        for name, digits in (("lat_deg", 6), ("lon_deg", 6), ("alt_m", 0), ("speed_mps", 1)):
+            assert cols[name] == pytest.approx(
+                [tr[name] for tr in full["tracks"]], abs=10.0**-digits
+            )
+    assert all(
+        label != JPN_LABEL
+        for label in client.get("/api/picture/columns", params={"nation": "USA"}).json()["label"][
+            "values"
+        ]
+    )
+
+
+def test_api_picture_geojson_has_a_point_and_heading_per_track(client: TestClient) -> None:
+    full = client.get("/api/picture", params={"nation": "USA", "t": 20}).json()["tracks"]
+    response = client.get("/api/picture/geojson", params={"nation": "USA", "t": 20})
+    assert response.headers["content-type"] == "application/geo+json"
+    features = response.json()["features"]
+    points = [f for f in features if f["geometry"]["type"] == "Point"]
+    lines = [f for f in features if f["geometry"]["type"] == "LineString"]
+    assert [f["properties"]["track_number"] for f in points] == [t["track_number"] for t in full]
+    assert len(lines) == len(full)  # every synthetic track moves
+    assert all(",USA," in f["properties"]["nations"] for f in points)
+    for track, line in zip(full, lines, strict=True):
+        (x0, y0), (x1, y1) = line["geometry"]["coordinates"]
+        assert (x0, y0) == (track["lon_deg"], track["lat_deg"])
+        # The vector runs along the course for min(240 s x speed, 120 km): check by pymap3d.
+        az, dist = _azimuth_distance(y0, x0, y1, x1)
+        expected = min(240.0 * track["speed_mps"], 120_000.0)
+        assert dist == pytest.approx(expected, rel=0.01)
+        assert (az - track["course_deg"] + 180.0) % 360.0 - 180.0 == pytest.approx(0.0, abs=0.5)
+    empty = client.get("/api/picture/geojson", params={"nation": "USA", "t": 1}).json()
+    assert empty == {"type": "FeatureCollection", "features": []}
+
+
+def _azimuth_distance(lat0: float, lon0: float, lat1: float, lon1: float) -> tuple[float, float]:
+    from pymap3d.vincenty import vdist
+
+    dist, az = vdist(lat0, lon0, lat1, lon1)
+    return float(az), float(dist)
+
+
 def test_api_lists(client: TestClient) -> None:
     assert [n["code"] for n in client.get("/api/nations").json()] == ["USA", "JPN"]
     times = client.get("/api/times").json()
@@ -233,7 +289,7 @@ def test_websocket_replays_in_order_and_refuses_bad_nations(client: TestClient) 
         frames = [ws.receive_json() for _ in range(4)]
     assert [f.get("time") for f in frames[:3]] == list(TIMES)
     assert frames[3] == {"type": "end"}
-    assert all(len(f["tracks"]) == N_TRACKS - N_TRACKS // JPN_ONLY_EVERY for f in frames[:3])
+    assert all(f["picture"]["n"] == N_TRACKS - N_TRACKS // JPN_ONLY_EVERY for f in frames[:3])
     assert frames[2]["warnings"][0]["revision"] == 1
     with client.websocket_connect("/ws/picture?nation=USA&t=30&speed=1000") as ws:
         assert ws.receive_json()["time"] == 30.0

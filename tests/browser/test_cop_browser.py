@@ -63,8 +63,51 @@ def test_symbols_drawn_equal_tracks_the_api_returns(cop: OfflinePage, server: Se
         expected = api_numbers(server, nation, t)
         assert cop.page.evaluate("window.kizuna.renderedCount()") == len(expected)
         assert cop.page.evaluate("window.kizuna.renderedTrackNumbers()") == expected
-        rows = cop.page.locator("#tracks tbody tr").count()
-        assert rows == len(expected)
+        assert cop.page.text_content("#track-count") == f"{len(expected)} of {len(expected)}"
+        assert table_numbers(cop) == expected
+
+
+# Scroll the table one page down; true if it was already at the end.
+SCROLL_ONE_PAGE = """() => {
+  const s = document.getElementById('table-scroll');
+  const end = s.scrollTop + s.clientHeight >= s.scrollHeight - 1;
+  s.scrollTop += s.clientHeight;
+  return end;
+}"""
+
+
+def table_numbers(cop: OfflinePage) -> list[int]:
+    """Every track number in the virtual table, scrolling it through (only the rows in view
+    are in the page at any moment)."""
+    seen: dict[int, None] = {}
+    cop.page.evaluate("document.getElementById('table-scroll').scrollTop = 0")
+    while True:
+        cop.page.evaluate(
+            "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+        )
+        rows = cop.page.eval_on_selector_all(
+            "#tracks tbody tr", "rows => rows.map(r => Number(r.dataset.tn))"
+        )
+        seen.update(dict.fromkeys(rows))
+        at_end = cop.page.evaluate(SCROLL_ONE_PAGE)
+        if at_end:
+            return sorted(seen)
+
+
+def test_track_table_is_virtual_and_scrolls_through_every_track(
+    cop: OfflinePage, server: ServerThread
+) -> None:
+    show(cop, "JPN", 30.0)
+    in_dom = cop.page.locator("#tracks tbody tr").count()
+    assert 0 < in_dom < N_TRACKS  # only the rows in view (and a few more) are drawn
+    assert table_numbers(cop) == api_numbers(server, "JPN", 30.0)
+    cop.page.select_option("#filter-category", "ballistic")  # filters narrow table and map
+    try:
+        assert cop.page.text_content("#track-count") == f"1 of {N_TRACKS}"
+        cop.page.evaluate("window.kizuna.idle()")
+        assert cop.page.evaluate("window.kizuna.renderedTrackNumbers()") == [BALLISTIC_TRACK]
+    finally:
+        cop.page.select_option("#filter-category", "")
 
 
 def test_switching_nation_shows_what_the_policy_releases(
@@ -80,7 +123,7 @@ def test_switching_nation_shows_what_the_policy_releases(
     assert usa == set(api_numbers(server, "USA", 30.0))
     withheld = jpn - usa
     assert withheld == {10_000 + i for i in range(N_TRACKS) if i % 5 == 4}
-    labels = cop.page.evaluate("window.kizuna.state.picture.tracks.map(t => t.label)")
+    labels = cop.page.evaluate("window.kizuna.state.picture.label")
     assert labels and all("USA" in label for label in labels)
 
 

@@ -129,6 +129,7 @@ def run_exercise(
         for c in codes
     }
     recorder = Recorder(out, scenario)
+    recorder.follow_warnings([nodes[c].c2 for c in codes])  # journaled live for the COP
     heap: list[_Event] = []
     sequence = 0
 
@@ -208,6 +209,13 @@ def run_exercise(
             last_progress = t
     if progress is not None:
         progress(scenario.duration_s)
+    # Missile warning: every nation's warnings to recording/warnings.parquet, scored (kizuna.c2);
+    # written before the recorder closes, as the recorder's journal of them is removed then.
+    from kizuna.c2.node_warnings import record_warnings
+
+    warnings_metrics = record_warnings(
+        out / "recording", [nodes[c].c2 for c in codes], world.truth, codes
+    )
     recorder.close(world.truth_samples(tick_times))
     counters = {c: nodes[c].counters for c in codes}
     metrics: dict[str, Any] = {
@@ -235,12 +243,7 @@ def run_exercise(
             for c in codes
         },
     }
-    # Missile warning: every nation's warnings to recording/warnings.parquet, scored (kizuna.c2).
-    from kizuna.c2.node_warnings import record_warnings
-
-    metrics["warnings"] = record_warnings(
-        out / "recording", [nodes[c].c2 for c in codes], world.truth, codes
-    )
+    metrics["warnings"] = warnings_metrics
     scored = _score(out, scenario)
     if scored:
         metrics.update(scored)
