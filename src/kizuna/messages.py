@@ -295,6 +295,24 @@ def encode_envelope(envelope: Envelope) -> bytes:
     return _envelope_encoder.encode(envelope)
 
 
+def envelope_overhead_bound(sender: str, recipient: str, kind: str) -> int:
+    """The most bytes an envelope from ``sender`` to ``recipient`` adds around a payload of
+    ``kind``: its fields with the sequence number at its widest (a 9-byte uint64), the 64-byte
+    signature, and the payload's widest (5-byte, bin 32) length header. So an envelope whose
+    payload has n bytes encodes to at most ``envelope_overhead_bound(...) + n`` bytes."""
+    probe = Envelope(
+        version=WIRE_MAJOR_VERSION,
+        sender=sender,
+        recipient=recipient,
+        sequence=2**64 - 1,
+        time_sent=0.0,
+        kind=kind,
+        payload=b"",
+        signature=bytes(64),
+    )
+    return len(_envelope_encoder.encode(probe)) - 2 + 5  # bin 8 header of b"" → bin 32 header
+
+
 def _wire_error_from_msgspec(exc: Exception, what: str) -> WireError:
     text = str(exc)[:200]
     if "truncated" in text:

@@ -119,16 +119,30 @@ def _maximise_log_sum(lam: F64, iterations: int = 40) -> F64:
     a = np.zeros(L.shape[0])
     b = np.ones(L.shape[0])
     x = np.full(L.shape[0], 0.5)
+    result = np.empty(L.shape[0])
+    active = np.arange(L.shape[0])  # rows still iterating, into ``result``
     for _ in range(iterations):
         q = L / (1.0 + x[:, None] * L)
         g = q.sum(axis=1)  # f'(x)
         h = -(q * q).sum(axis=1)  # f''(x) < 0
-        a = np.where(g > 0, x, a)
-        b = np.where(g > 0, b, x)
+        a_next = np.where(g > 0, x, a)
+        b_next = np.where(g > 0, b, x)
         newton = x - g / np.minimum(h, -1e-300)
-        inside = (newton > a) & (newton < b)
-        x = np.where(inside, newton, 0.5 * (a + b))
-    w[interior] = x
+        inside = (newton > a_next) & (newton < b_next)
+        x_next = np.where(inside, newton, 0.5 * (a_next + b_next))
+        # A row whose (x, a, b) did not change is at a fixed point of the iteration: every
+        # further step would give the same bits, so it stops here (newton converges in a few
+        # steps; the answer is exactly the one after all ``iterations`` steps).
+        moving = (x_next != x) | (a_next != a) | (b_next != b)
+        x, a, b = x_next, a_next, b_next
+        if not moving.all():
+            done = ~moving
+            result[active[done]] = x[done]
+            active, x, a, b, L = active[moving], x[moving], a[moving], b[moving], L[moving]
+            if active.size == 0:
+                break
+    result[active] = x
+    w[interior] = result
     return w
 
 

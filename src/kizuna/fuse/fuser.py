@@ -30,6 +30,7 @@ Identity: no IFF is modelled, so ``"suspect"`` for ballistic and cruise, ``"unkn
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Literal
@@ -47,6 +48,7 @@ from kizuna.messages import (
     TrackReport,
     covariance_matrix,
     covariance_upper,
+    covariance_upper_batch,
 )
 from kizuna.security.labels import combine
 from kizuna.track.motion import ConstantVelocity
@@ -195,10 +197,15 @@ class Fuser:
         self._split_count: dict[tuple[int, str], int] = {}
         self._excluded: set[tuple[str, int]] = set()
         self.events: dict[str, int] = defaultdict(int)  # merges, splits, adoptions, mints
+        # Bumped by every change the picture depends on; picture(t) is cached per (t, changes)
+        # because a node asks for the same picture more than once per tick (c2, recorder).
+        self._changes = 0
+        self._picture_cache: tuple[tuple[float, int], Picture] | None = None
 
     # -- inputs ---------------------------------------------------------------------------
     def set_local(self, tracks: LocalTracks) -> None:
         self.local = tracks
+        self._changes += 1
 
     def on_report(
         self,
@@ -213,6 +220,7 @@ class Fuser:
         old = self.remote.get(key)
         if old is not None and old.report.time > report.time:
             return  # an older state arriving late: keep the newer one
+        self._changes += 1
         self.remote[key] = RemoteEntry(
             report,
             int(report.track_number),
@@ -221,7 +229,24 @@ class Fuser:
             now,
         )
 
+    def on_reports(
+        self, reports: list[TrackReport], now: float, states: F64, covariances: F64
+    ) -> None:
+        """:meth:`on_report` for a batch whose states (K, 6) and covariances (K, 6, 6) the
+        caller already converted."""
+        remote = self.remote
+        for k, report in enumerate(reports):
+            key = (report.node, int(report.track_number))
+            old = remote.get(key)
+            if old is not None and old.report.time > report.time:
+                continue  # an older state arriving late: keep the newer one
+            remote[key] = RemoteEntry(
+                report, int(report.track_number), states[k], covariances[k], now
+            )
+        self._changes += 1
+
     def on_drop(self, drop: TrackDrop) -> None:
+        self._changes += 1
         survivor = parse_merge_reason(drop.reason)
         # The sender re-reports under the survivor; the old key would only double count.
         if survivor is not None and self.numbering.merge(int(drop.track_number), survivor):
@@ -236,15 +261,14 @@ class Fuser:
             del self.remote[key]
         resolve = self.numbering.resolve
         loc = self.local
-        l_rows = [i for i, tid in enumerate(loc.track_id.tolist()) if tid in self.local_number]
-        if not for_picture:
-            l_rows = list(range(len(loc)))
-        l_num = [
-            resolve(self.local_number[int(loc.track_id[i])])
-            if int(loc.track_id[i]) in self.local_number
-            else -1
-            for i in l_rows
-        ]
+        numbered = self.local_number
+        ids = loc.track_id.tolist()
+        if for_picture:
+            l_rows = [i for i, tid in enumerate(ids) if tid in numbered]
+            l_num = [resolve(numbered[ids[i]]) for i in l_rows]
+        else:
+            l_rows = list(range(len(ids)))
+            l_num = [resolve(numbered[tid]) if tid in numbered else -1 for tid in ids]
         # One remote entry per (sender, resolved number): the newest state.
         best: dict[tuple[str, int], tuple[str, int]] = {}
         for key in sorted(self.remote):
@@ -268,12 +292,12 @@ class Fuser:
             cov[:n_l] = loc.covariance[idx]
             times[:n_l] = loc.time[idx]
             quality[:n_l] = loc.quality[idx]
-        for j, k in enumerate(r_keys):
-            e = self.remote[k]
-            state[n_l + j] = e.state
-            cov[n_l + j] = e.covariance
-            times[n_l + j] = e.report.time
-            quality[n_l + j] = e.report.quality
+        if n_r:
+            chosen = [self.remote[k] for k in r_keys]
+            state[n_l:] = [e.state for e in chosen]
+            cov[n_l:] = [e.covariance for e in chosen]
+            times[n_l:] = [e.report.time for e in chosen]
+            quality[n_l:] = [e.report.quality for e in chosen]
         if n_l + n_r:
             state, cov = self._cv.predict(state, cov, np.maximum(t - times, 0.0))
         return Entry(
@@ -292,6 +316,7 @@ class Fuser:
     def check(self, t: float) -> list[tuple[int, str]]:
         """Associate, number, merge and split at time ``t``; returns drops to send
         as (number, reason)."""
+        self._changes += 1
         drops: list[tuple[int, str]] = []
         resolve = self.numbering.resolve
         current = set(self.local.track_id.tolist())
@@ -315,6 +340,9 @@ class Fuser:
         seen_splits: set[tuple[int, str]] = set()
         excluded: set[tuple[str, int]] = set()
         adopt: dict[int, list[tuple[float, int]]] = defaultdict(list)
+        local_by_number: dict[int, list[int]] = defaultdict(list)  # ascending local entry index
+        for li in local_idx.tolist():
+            local_by_number[int(ent.number[li])].append(li)
 
         def note_pair(a: int, b: int) -> None:
             key = (min(a, b), max(a, b))
@@ -343,8 +371,8 @@ class Fuser:
             # Same number, not associated: a possible split (one number on two objects).
             for rj in rows.tolist():
                 rn = int(ent.number[rj])
-                for li in local_idx.tolist():
-                    if int(ent.number[li]) == rn and (li, rj) not in paired:
+                for li in local_by_number.get(rn, ()):
+                    if (li, rj) not in paired:
                         key = (rn, s)
                         if key not in seen_splits:
                             seen_splits.add(key)
@@ -494,6 +522,38 @@ class Fuser:
             source_time=float(loc.source_time[row]),
         )
 
+    def build_reports(self, rows: I64, numbers: I64, categories: list[str]) -> list[TrackReport]:
+        """:meth:`build_report` for many rows at once (the same reports, converted to Python
+        values in one pass per field instead of per row)."""
+        if rows.size == 0:
+            return []
+        loc = self.local
+        states = loc.state[rows].tolist()
+        covariances = covariance_upper_batch(loc.covariance[rows]).tolist()
+        quality = np.clip(loc.quality[rows], 0, 15).tolist()
+        times = loc.time[rows].tolist()
+        source_times = loc.source_time[rows].tolist()
+        own = (self.nation,)
+        return [
+            TrackReport(
+                track_number=number,
+                node=self.nation,
+                time=times[k],
+                state=tuple(states[k]),  # type: ignore[arg-type]
+                covariance=covariances[k],
+                quality=quality[k],
+                category=category,  # type: ignore[arg-type]
+                identity=identity_for(category),  # type: ignore[arg-type]
+                sensors=loc.sensors[row],
+                nations=own,
+                label=loc.label[row],
+                source_time=source_times[k],
+            )
+            for k, (row, number, category) in enumerate(
+                zip(rows.tolist(), numbers.tolist(), categories, strict=True)
+            )
+        ]
+
     def responsible_reports(self, now: float, hysteresis: int = 2) -> list[TrackReport]:
         """:meth:`responsible_rows` as reports (policy not applied)."""
         rows, numbers = self.responsible_rows(now, hysteresis)
@@ -511,15 +571,34 @@ class Fuser:
             known = self.local.ballistic[rows]
             cats = ["ballistic" if b else c for c, b in zip(cats, known.tolist(), strict=True)]
         out = []
+        memory = self.category_memory
         for c, n in zip(cats, numbers.tolist(), strict=True):
-            if self.category_memory.get(n) == "ballistic":
+            remembered = memory.get(n)
+            if remembered == "ballistic":
                 c = "ballistic"
-            elif c != "unknown":
-                self.category_memory[n] = c
+            elif c != "unknown" and remembered != c:
+                memory[n] = c
+                self._changes += 1
             out.append(c)
         return out
 
     def picture(self, t: float) -> Picture:
+        """The fused picture at ``t``. Shared and read-only: the same object is returned while
+        nothing it depends on has changed (its arrays are not writeable)."""
+        cached = self._picture_cache
+        if cached is not None and cached[0] == (t, self._changes):
+            return cached[1]
+        picture = self._fused_picture(t)
+        for value in (picture.track_number, picture.state, picture.covariance):
+            value.flags.writeable = False
+        for value in (picture.quality, picture.source_time):
+            value.flags.writeable = False
+        # Read the counter after computing: the category memory may have changed on the way
+        # (local_categories), which the picture already reflects.
+        self._picture_cache = ((t, self._changes), picture)
+        return picture
+
+    def _fused_picture(self, t: float) -> Picture:
         ent = self._entries(t, for_picture=True)
         if ent.number.size == 0:
             return Picture(
@@ -527,41 +606,56 @@ class Fuser:
                 np.zeros(0, np.int64), [], [], [], [], [], np.zeros(0),
             )  # fmt: skip
         groups, fx, fP = fuse_many(ent.state, ent.covariance, ent.number, self.config.ci_method)
-        pos = {int(g): k for k, g in enumerate(groups.tolist())}
         n = groups.size
-        quality = np.zeros(n, np.int64)
-        source_time = np.full(n, -np.inf)
-        sensors: list[set[str]] = [set() for _ in range(n)]
-        nations: list[set[str]] = [set() for _ in range(n)]
-        labels: list[list[Label]] = [[] for _ in range(n)]
-        cat_votes: list[list[tuple[int, str]]] = [[] for _ in range(n)]
+        group_of = np.searchsorted(groups, ent.number)  # groups is sorted and holds every number
+        # Per entry (local rows first, then remote ones, as _entries stacks them): sensors,
+        # nations, label, category, source time.
         local_rows = ent.row[ent.is_local]
-        local_nums = ent.number[ent.is_local]
-        local_cat = dict(
-            zip(local_rows.tolist(), self.local_categories(local_rows, local_nums), strict=True)
+        local_list = local_rows.tolist()
+        local_cat = self.local_categories(local_rows, ent.number[ent.is_local])
+        loc = self.local
+        reps = [self.remote[k].report for k in ent.remote_keys]
+        e_sensors = [loc.sensors[r] for r in local_list] + [r.sensors for r in reps]
+        e_nations = [(self.nation,)] * len(local_list) + [r.nations for r in reps]
+        e_label = [loc.label[r] for r in local_list] + [r.label for r in reps]
+        e_category = local_cat + [r.category for r in reps]
+        e_source_time = np.array(
+            loc.source_time[local_rows].tolist()
+            + [r.source_time if math.isfinite(r.source_time) else r.time for r in reps],
+            dtype=np.float64,
         )
-        for e in range(ent.number.size):
-            k = pos[int(ent.number[e])]
-            quality[k] = max(quality[k], int(ent.quality[e]))
-            if ent.is_local[e]:
-                r = int(ent.row[e])
-                sensors[k].update(self.local.sensors[r])
-                nations[k].add(self.nation)
-                labels[k].append(self.local.label[r])
-                source_time[k] = max(source_time[k], float(self.local.source_time[r]))
-                cat_votes[k].append((int(ent.quality[e]), local_cat[r]))
-            else:
-                rep = self.remote[ent.remote_keys[int(ent.row[e])]].report
-                sensors[k].update(rep.sensors)
-                nations[k].update(rep.nations)
-                labels[k].append(rep.label)
-                st = rep.source_time if np.isfinite(rep.source_time) else rep.time
-                source_time[k] = max(source_time[k], float(st))
-                cat_votes[k].append((int(rep.quality), rep.category))
-        categories = []
-        for votes in cat_votes:
-            kinds = {c for _, c in votes}
-            if "ballistic" in kinds:
+        quality = np.zeros(n, np.int64)
+        np.maximum.at(quality, group_of, ent.quality)
+        source_time = np.full(n, -np.inf)
+        np.maximum.at(source_time, group_of, e_source_time)
+        counts = np.bincount(group_of, minlength=n)
+        # The common case, a number held by one entry: nothing to combine (combine() of one
+        # normalised label is that label; the category vote of one entry is its category).
+        first = np.unique(group_of, return_index=True)[1]  # each group's first entry
+        single = (counts == 1).tolist()
+        categories: list[str] = []
+        contributors: list[tuple[str, ...]] = []
+        nations: list[tuple[str, ...]] = []
+        labels: list[Label] = []
+        members_of: dict[int, list[int]] = {}
+        if not all(single):
+            for e, g in enumerate(group_of.tolist()):  # entry order within a group
+                if not single[g]:
+                    members_of.setdefault(g, []).append(e)
+        e_quality = ent.quality.tolist()
+        for g, e in enumerate(first.tolist()):
+            if single[g]:
+                contributors.append(_sorted_unique(e_sensors[e]))
+                nations.append(_sorted_unique(e_nations[e]))
+                labels.append(e_label[e])
+                categories.append(e_category[e])
+                continue
+            members = members_of[g]
+            contributors.append(tuple(sorted({s for m in members for s in e_sensors[m]})))
+            nations.append(tuple(sorted({c for m in members for c in e_nations[m]})))
+            labels.append(combine([e_label[m] for m in members]))
+            votes = [(e_quality[m], e_category[m]) for m in members]
+            if any(c == "ballistic" for _, c in votes):
                 categories.append("ballistic")
             else:
                 known = sorted(((q, c) for q, c in votes if c != "unknown"), reverse=True)
@@ -575,8 +669,22 @@ class Fuser:
             quality=quality,
             category=categories,
             identity=[identity_for(c) for c in categories],
-            contributors=[tuple(sorted(s)) for s in sensors],
-            nations=[tuple(sorted(s)) for s in nations],
-            label=[combine(ls) for ls in labels],
+            contributors=contributors,
+            nations=nations,
+            label=labels,
             source_time=source_time,
         )
+
+
+_SORTED_UNIQUE: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _sorted_unique(items: tuple[str, ...]) -> tuple[str, ...]:
+    """``tuple(sorted(set(items)))``, memoised: a node sees few distinct sensor/nation tuples
+    (bounded so hostile reports cannot grow it without limit)."""
+    out = _SORTED_UNIQUE.get(items)
+    if out is None:
+        out = tuple(sorted(set(items)))
+        if len(_SORTED_UNIQUE) < 4096:
+            _SORTED_UNIQUE[items] = out
+    return out

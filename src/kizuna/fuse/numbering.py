@@ -62,6 +62,8 @@ class Numbering:
 
     def resolve(self, number: int) -> int:
         """Follow aliases to the surviving number (with path compression)."""
+        if number not in self._alias:  # the common case: a number never retired
+            return number
         root = number
         seen = []
         while root in self._alias:

@@ -74,6 +74,14 @@ class Signer:
 
     def seal(self, payload: Payload, now: float, recipient: str = "") -> Envelope:
         kind, body = encode_payload(payload)
+        return self._seal(kind, body, now, recipient)
+
+    def seal_encoded(self, kind: str, body: bytes, now: float, recipient: str = "") -> bytes:
+        """:meth:`seal_bytes` for a payload already encoded (``kizuna.messages.encode_payload``),
+        so a caller that measured the encoding does not encode it twice."""
+        return encode_envelope(self._seal(kind, body, now, recipient))
+
+    def _seal(self, kind: str, body: bytes, now: float, recipient: str) -> Envelope:
         unsigned = Envelope(
             version=WIRE_MAJOR_VERSION,
             sender=self.nation,

@@ -220,6 +220,7 @@ class Tracker:
         self._sequence = 0
         self._history: list[_HistoryEntry] = []
         self._birth_ids: dict[tuple[int, int], int] = {}
+        self._table_cache: TrackTable | None = None  # last table(), valid until the next ingest
 
     # ------------------------------------------------------------------ public API
 
@@ -227,24 +228,37 @@ class Tracker:
         self, time: float, reports: MeasurementBatch | PlotBatch | None = None
     ) -> TrackTable:
         """Process ``reports`` (any sensors and times); return the tracks at ``time``."""
+        self.ingest(reports)
+        return self.table(time)
+
+    def ingest(self, reports: MeasurementBatch | PlotBatch | None) -> None:
+        """Process ``reports`` like :meth:`update` without building a table (for callers that
+        ask for tables at other times)."""
         if reports is not None and isinstance(reports, PlotBatch):
             measurements = MeasurementBatch.from_plots(reports)
             self.skipped_non_radar += len(reports) - len(measurements)
             reports = measurements
         if reports is not None and len(reports) > 0:
+            self._table_cache = None
             self._ingest(reports)
-        return self.table(time)
 
     def table(self, time: float) -> TrackTable:
-        """The live tracks predicted to ``time`` (without changing the tracker's state)."""
-        s = self.store
-        x, P = s.x.copy(), s.P.copy()
+        """The live tracks predicted to ``time`` (without changing the tracker's state).
+
+        The table is read-only (its arrays are not writeable) and shared: asking again for the
+        same time before new reports arrive returns the same table without predicting again (a
+        node asks for its tracks at one time several times per reporting interval)."""
         t = float(time)
         if self.time is not None:
-            if t > self.time and s.size:
-                x, P = self.motion.predict(x, P, np.full(s.size, t - self.time))
             t = max(t, self.time)
-        return TrackTable(
+        cached = self._table_cache
+        if cached is not None and cached.time == t:
+            return cached
+        s = self.store
+        x, P = s.x.copy(), s.P.copy()
+        if self.time is not None and t > self.time and s.size:
+            x, P = self.motion.predict(x, P, np.full(s.size, t - self.time))
+        table = TrackTable(
             time=t,
             track_id=s.track_id.copy(),
             state=x,
@@ -255,6 +269,11 @@ class Tracker:
             sensor_mask=s.sensor_mask.copy(),
             hits=s.hits.copy(),
         )
+        for value in vars(table).values():
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+        self._table_cache = table
+        return table
 
     # ------------------------------------------------------------------ scans and replay
 
