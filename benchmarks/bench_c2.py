@@ -1,10 +1,20 @@
-"""Impact-prediction speed: all tracks' sigma points in one ODE vs one track at a time.
+"""c2 speed (issue #4): the new fast path against the method before it, in the same run.
 
-``predict_impact`` stacks the 13 sigma points of every track into a single DOP853 integration
-(the simulator's ``fly_to_ground``). The baseline is the same function called once per track in a
-Python loop — what an object-per-track design would do — measured in the same run. N notional
-ballistic states (pacific-shield's BM-01, one minute after burnout, perturbed by 300 m / 8 m/s)
-per case; ``REPEATS`` runs, medians quoted.
+1. **Impact prediction** on identical states: every pacific-shield missile one minute after
+   burnout, perturbed by 300 m / 8 m/s, N of them per call, 13 sigma points each. Baseline:
+   ``predict_impact(reference=True)``, the simulator's scipy DOP853 (rtol 1e-10) over the stacked
+   sigma points with crossings found on a 1 s dense-output grid. New: c2's vectorised
+   fixed-step RK4 (:mod:`kizuna.c2.free_flight`).
+2. **c2 per simulated second**: one nation's :class:`~kizuna.c2.warnings.WarningManager` fed the
+   whole pacific-shield run (1800 s): the space-IR reports of its satellites (simulated once,
+   up front) and, every 2 s, each missile's radar-like track from 30 s after burnout to impact
+   (truth + N(0, 300 m / 8 m/s), fixed seed). Only the manager's calls are timed. Baseline:
+   ``WarningConfig(reference_flight=True)`` and ``LaunchDetectorConfig(fast_fit=False)`` (cold
+   start, finite-difference Jacobian for every launch fit). Launch back-propagation uses the
+   new propagator in both (the old RK4-with-bisection code is gone).
+
+``REPEATS`` runs each, alternating, medians quoted; the machine is shared, so compare the
+ratios, not the absolute times.
 
 Run: ``python benchmarks/bench_c2.py`` (or ``make bench``).
 """
@@ -17,44 +27,132 @@ import statistics
 import time
 from pathlib import Path
 
+import msgspec
 import numpy as np
 
 from kizuna.c2.impact import predict_impact
-from kizuna.scenario import load_scenario
+from kizuna.c2.launch_detection import LaunchDetectorConfig
+from kizuna.c2.threat import AssetArrays
+from kizuna.c2.warnings import WarningConfig, WarningManager
+from kizuna.plots import PlotBatch
+from kizuna.scenario import Scenario, load_scenario
 from kizuna.sim.truth import Truth
+from kizuna.sim.world import World
 
 REPEATS = 3
+TICK_S = 2.0
+SD = np.array([300.0] * 3 + [8.0] * 3)
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main() -> None:
-    scenario = load_scenario(ROOT / "scenarios" / "pacific-shield.toml")
-    truth = Truth(scenario)
-    oid = scenario.threat.index(scenario.threat_by_id("BM-01"))
-    traj, launch = truth.trajectory(oid), truth.launches()[oid][0]
-    t = launch + traj.burn_time + 60.0
-    p, v, _ = traj.state_at(t - launch)
-    sd = np.array([300.0] * 3 + [8.0] * 3)
-    cov = np.diag(sd**2)
-    rng = np.random.default_rng(1)
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-    )
-    print(f"{'tracks':>6} {'batched s':>10} {'loop s':>10} {'speed-up':>9}")
-    for n in (1, 10, 50):
-        states = np.concatenate([p, v]) + sd * rng.standard_normal((n, 6))
-        covs = np.broadcast_to(cov, (n, 6, 6))
-        batched, loop = [], []
+def _states_after_burnout(truth: Truth, scenario: Scenario, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    states = []
+    for k in range(n):
+        oid = [i for i, th in enumerate(scenario.threat) if th.kind == "ballistic"][k % 6]
+        traj = truth.trajectory(oid)
+        p, v, _ = traj.state_at(traj.burn_time + 60.0)
+        states.append(np.concatenate([p, v]) + SD * rng.standard_normal(6))
+    return np.array(states)
+
+
+def bench_prediction(scenario: Scenario, truth: Truth) -> None:
+    print(f"{'tracks':>6} {'DOP853 ms':>10} {'RK4 ms':>8} {'speed-up':>9}")
+    for n in (1, 3, 6, 12):
+        states = _states_after_burnout(truth, scenario, n, seed=n)
+        covs = np.broadcast_to(np.diag(SD**2), (n, 6, 6))
+        old, new = [], []
         for _ in range(REPEATS):
             t0 = time.perf_counter()
-            predict_impact(t, states, covs)
-            batched.append(time.perf_counter() - t0)
+            predict_impact(0.0, states, covs, reference=True)
+            old.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            for k in range(n):
-                predict_impact(t, states[k : k + 1], covs[k : k + 1])
-            loop.append(time.perf_counter() - t0)
-        b, lo = statistics.median(batched), statistics.median(loop)
-        print(f"{n:>6} {b:>10.3f} {lo:>10.3f} {lo / b:>8.1f}x")
+            predict_impact(0.0, states, covs)
+            new.append(time.perf_counter() - t0)
+        o, w = statistics.median(old), statistics.median(new)
+        print(f"{n:>6} {1e3 * o:>10.1f} {1e3 * w:>8.1f} {o / w:>8.1f}x")
+
+
+def _ir_stream(scenario: Scenario) -> list[tuple[float, PlotBatch]]:
+    ir_only = msgspec.structs.replace(
+        scenario, sensor=[s for s in scenario.sensor if s.kind == "space_ir"]
+    )
+    return [(t, plots) for t, plots in World(ir_only).scans() if len(plots)]
+
+
+def _tracks(scenario: Scenario, truth: Truth) -> dict[float, tuple[list[int], np.ndarray]]:
+    """Time -> (track numbers, states) of every missile a radar would hold at that tick."""
+    rng = np.random.default_rng(4)
+    out: dict[float, tuple[list[int], np.ndarray]] = {}
+    for t in np.arange(TICK_S, scenario.duration_s + TICK_S / 2, TICK_S):
+        numbers, states = [], []
+        for oid, th in enumerate(scenario.threat):
+            if th.kind != "ballistic":
+                continue
+            traj, launch = truth.trajectory(oid), truth.launches()[oid][0]
+            since = float(t) - launch
+            if traj.burn_time + 30.0 <= since <= traj.impact_time - 5.0:
+                p, v, _ = traj.state_at(since)
+                numbers.append(10_001 + oid)
+                states.append(np.concatenate([p, v]) + SD * rng.standard_normal(6))
+        out[float(t)] = (numbers, np.array(states).reshape(-1, 6))
+    return out
+
+
+def _run_manager(
+    scenario: Scenario,
+    ir: list[tuple[float, PlotBatch]],
+    tracks: dict[float, tuple[list[int], np.ndarray]],
+    baseline: bool,
+) -> tuple[float, int]:
+    config = WarningConfig(
+        reference_flight=baseline, launch_detector=LaunchDetectorConfig(fast_fit=not baseline)
+    )
+    manager = WarningManager("USA", AssetArrays.from_scenario(scenario.asset), config=config)
+    cov = np.diag(SD**2)
+    spent = 0.0
+    issued = 0
+    k = 0
+    for t, (numbers, states) in tracks.items():
+        t0 = time.perf_counter()
+        while k < len(ir) and ir[k][0] <= t:
+            issued += len(manager.on_plots(ir[k][0], ir[k][1]))
+            k += 1
+        issued += len(
+            manager.on_tracks(t, numbers, states, np.broadcast_to(cov, (len(numbers), 6, 6)))
+        )
+        spent += time.perf_counter() - t0
+    return spent, issued
+
+
+def bench_manager(scenario: Scenario, truth: Truth) -> None:
+    ir = _ir_stream(scenario)
+    tracks = _tracks(scenario, truth)
+    old, new = [], []
+    counts = set()
+    for _ in range(REPEATS):
+        spent, n_old = _run_manager(scenario, ir, tracks, baseline=True)
+        old.append(spent)
+        spent, n_new = _run_manager(scenario, ir, tracks, baseline=False)
+        new.append(spent)
+        counts.add((n_old, n_new))
+    o, w = statistics.median(old), statistics.median(new)
+    per = 1e3 / scenario.duration_s
+    print(f"{'method':<28} {'c2 s / run':>10} {'ms / sim s':>10}")
+    print(f"{'before (DOP853, cold fits)':<28} {o:>10.2f} {o * per:>10.2f}")
+    print(f"{'now (RK4, warm fits)':<28} {w:>10.2f} {w * per:>10.2f}")
+    print(f"speed-up {o / w:.1f}x; warnings issued (before, now): {sorted(counts)}")
+
+
+def main() -> None:
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}"
+    )
+    scenario = load_scenario(ROOT / "scenarios" / "pacific-shield.toml")
+    truth = Truth(scenario)
+    bench_prediction(scenario, truth)
+    bench_manager(scenario, truth)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,8 @@ from kizuna.geo import (
 )
 from kizuna.plots import F64, KIND_SPACE_IR, PlotBatch
 
+_MAX_FIT_EVALUATIONS = 200
+
 
 @dataclass(frozen=True)
 class LaunchDetectorConfig:
@@ -72,6 +74,9 @@ class LaunchDetectorConfig:
     min_reports: int = 6
     min_span_s: float = 8.0
     max_reduced_chi2: float = 9.0
+    # False: every fit starts cold with a finite-difference Jacobian, as before issue #4 (kept
+    # as the baseline of benchmarks/bench_c2.py).
+    fast_fit: bool = True
 
 
 @dataclass(frozen=True)
@@ -327,15 +332,24 @@ class LaunchDetector:
         # so the solver needs a few iterations instead of ~15); if that start fails, the cold
         # start: the quadratic through the triangulated points.
         fitted = None
-        for start in ("warm", "cold"):
+        for start in ("warm", "cold") if cfg.fast_fit else ("cold",):
             if start == "warm":
                 guess = track.params
             else:
                 guess = _initial_guess(np.array(track.point_times), np.array(track.points))
             if guess is None:
                 continue
+            jac = rays.jacobian if cfg.fast_fit else "2-point"
             result = least_squares(
-                rays.residuals, guess, jac=rays.jacobian, method="trf", x_scale="jac"
+                rays.residuals,
+                guess,
+                jac=jac,
+                method="trf",
+                x_scale="jac",
+                # Converging fits take a median 7 and at most ~150 evaluations on pacific-shield;
+                # the ones that run to scipy's default cap (600) never converge (a degenerate
+                # track) and are rejected anyway, so stop them earlier.
+                max_nfev=_MAX_FIT_EVALUATIONS if cfg.fast_fit else None,
             )
             if not result.success:
                 continue

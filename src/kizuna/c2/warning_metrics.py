@@ -21,7 +21,8 @@ Matching a warned threat to a truth missile, our rule:
   point and whose launch time is within ``launch_time_gate_s``, nearest in time.
 A warned threat that matches nothing is a **false warning**. Times are seconds after the true
 launch. ``first_containing_s``: the first warning whose 95 % ellipse contains the true impact.
-``final_miss_m``: ground distance from the last predicted impact to the true impact.
+``final_miss_m``: ground distance from the last predicted impact to the true impact. Both over
+every threat the nation held for that missile (if it held several, by time, not by number).
 ``threat_numbers``: how many different threat numbers the nation held for that missile (1 when
 the alliance warns each missile under one number); ``duplicate_threat_numbers`` sums the excess
 over the missiles, per nation.
@@ -141,6 +142,7 @@ def score_warnings(
     false_warnings = {n: 0 for n in nations}
     retracted = {n: 0 for n in nations}
     contained = ellipses = 0
+    final_time: dict[tuple[str, str], float] = {}
     for (nation, _number), items in sorted(by_nation_threat.items()):
         warnings = [w for _, w in items]
         oid = match_threat(warnings, truth)
@@ -175,9 +177,14 @@ def score_warnings(
                 inside = ellipse_contains(w, impact)
                 ellipses += 1
                 contained += int(inside)
-                if inside and row["first_containing_s"] is None:
+                first = row["first_containing_s"]
+                if inside and (first is None or since < float(first)):
                     row["first_containing_s"] = since
-                row["final_miss_m"] = round(_miss(w, impact), 1)
+                # Over all of the nation's threats for this missile, the latest in time.
+                key = (names[oid], nation)
+                if t >= final_time.get(key, -math.inf):
+                    final_time[key] = t
+                    row["final_miss_m"] = round(_miss(w, impact), 1)
     duplicates = {n: 0 for n in nations}
     for rows in per_threat.values():
         for nation, row in rows.items():

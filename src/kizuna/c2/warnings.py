@@ -107,6 +107,9 @@ class WarningConfig:
     # are revised at most every ``min_update_interval_s`` anyway.
     repredict_interval_s: float = 10.0
     boost_quiet_s: float = 12.0  # IR silent this long after its last report = burnout
+    # True: fly sigma points with the simulator's DOP853 (predict_impact(reference=True)), the
+    # method before issue #4 (baseline of benchmarks/bench_c2.py).
+    reference_flight: bool = False
     # Same-impact test (see the module docstring): impact times agree within this (s). A settled
     # midcourse prediction's impact time is good to about a second (its σ, tests/test_impact);
     # salvo missiles on one aim point arrive tens of seconds or more apart.
@@ -231,7 +234,7 @@ class WarningManager:
             for n, s in zip(numbers.tolist(), tt.tolist(), strict=True):
                 self._predicted[int(n)] = (float(t), float(s))
         if numbers.size:
-            prediction = predict_impact(tt, x, p)
+            prediction = predict_impact(tt, x, p, reference=self.config.reference_flight)
             pairs = ballistic_threats(
                 prediction, float(t), self.assets, threat_ids=list(range(numbers.size))
             )
