@@ -263,3 +263,22 @@ def test_ids_are_unique_across_the_two_trackers() -> None:
     table = tracker.table(6.0)
     assert len(table) == 2 and table.time == 6.0
     assert sorted(table.track_id.tolist()) == [1, 1 + BALLISTIC_TRACK_ID_OFFSET]
+
+
+def test_the_geodetic_conversion_is_skipped_only_where_no_plot_can_be_high() -> None:
+    """NodeTracker.ballistic_rows converts to geodetic only plots whose distance to the
+    ellipsoid along the geocentric radius, |r| − ρ(φc), is above the floor (less 1 m): that
+    distance bounds the height from above, so the skipped plots are all below the floor."""
+    from kizuna.geo import WGS84_A, WGS84_B, ecef_to_geodetic, geodetic_to_ecef
+
+    rng = np.random.default_rng(5)
+    lat = rng.uniform(-np.pi / 2, np.pi / 2, 20_000)
+    lon = rng.uniform(-np.pi, np.pi, 20_000)
+    alt = rng.uniform(0.0, 200_000.0, 20_000)  # outside the ellipsoid (inside: below any floor)
+    position = geodetic_to_ecef(lat, lon, alt)
+    r = np.linalg.norm(position, axis=1)
+    sin_c = position[:, 2] / r
+    rho = WGS84_A * WGS84_B / np.sqrt(WGS84_B**2 * (1 - sin_c**2) + WGS84_A**2 * sin_c**2)
+    _, _, h = ecef_to_geodetic(position)
+    assert np.all(h <= r - rho + 1e-6)
+    assert np.all(r - rho - h < 30.0)  # and tight: a plot near the floor is converted

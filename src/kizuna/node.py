@@ -47,7 +47,7 @@ from scipy.special import gammaincinv
 from kizuna.c2.node_warnings import NodeWarnings
 from kizuna.fuse.association import associate
 from kizuna.fuse.fuser import Fuser, FuserConfig, LocalTracks, Picture
-from kizuna.geo import WGS84_B, ecef_to_enu_matrix, ecef_to_geodetic
+from kizuna.geo import WGS84_A, WGS84_B, ecef_to_enu_matrix, ecef_to_geodetic
 from kizuna.messages import (
     DEFAULT_MAX_ENVELOPE_BYTES,
     Label,
@@ -275,12 +275,17 @@ class NodeTracker:
         position, covariance = polar_to_cartesian(
             meas.z, meas.R, meas.sensor_ecef, meas.enu_rotation
         )
-        # The ellipsoid lies between the spheres of radii b and a, so a point's height is at
-        # most |r| - b: a plot with |r| - b below the floor cannot be high, whatever its σ, and
-        # only the others need the (costly) geodetic conversion. The 1 m margin covers the
-        # conversion's round-off, so the decision is exactly the one for every plot.
+        # A point's height above the ellipsoid is at most its distance to the ellipsoid along
+        # its geocentric radius (that crossing is one point of the ellipsoid), |r| - ρ(φc) with
+        # ρ the ellipsoid's radius at geocentric latitude φc. A plot whose bound is below the
+        # floor cannot be high, whatever its σ; only the others need the (costly) geodetic
+        # conversion. The 1 m margin covers round-off, so every decision is the exact one.
+        r = np.linalg.norm(position, axis=1)
+        sin_c = position[:, 2] / np.maximum(r, 1.0)
+        cos_c2 = np.maximum(0.0, 1.0 - sin_c**2)
+        rho = WGS84_A * WGS84_B / np.sqrt(WGS84_B**2 * cos_c2 + WGS84_A**2 * sin_c**2)
         high = np.zeros(radar.size, dtype=bool)
-        maybe = np.flatnonzero(np.linalg.norm(position, axis=1) - WGS84_B > self.floor_m - 1.0)
+        maybe = np.flatnonzero(r - rho > self.floor_m - 1.0)
         if maybe.size:
             lat, lon, alt = ecef_to_geodetic(position[maybe])
             local_up = ecef_to_enu_matrix(lat, lon)[..., 2, :]  # (K, 3) unit up at each plot
