@@ -162,3 +162,58 @@ def test_a_run_killed_midway_reads_back_intact(
     picture = client.get("/api/picture", params={"nation": "JPN", "t": last}).json()
     assert picture["time"] == last and len(picture["tracks"]) > 0
     shutil.rmtree(out)
+
+
+def _picture(t: float, nation: str, n: int) -> object:
+    import numpy as np
+
+    from kizuna.fuse.fuser import Picture
+
+    return Picture(
+        time=t,
+        nation=nation,
+        track_number=np.arange(n, dtype=np.int64),
+        state=np.full((n, 6), 7.0e6),
+        covariance=np.broadcast_to(np.eye(6) * 100.0, (n, 6, 6)).copy(),
+        quality=np.full(n, 5, np.int64),
+        category=["air"] * n,
+        identity=["unknown"] * n,
+        contributors=[("S1",)] * n,
+        nations=[(nation,)] * n,
+        label=[f"UNCLASSIFIED REL TO {nation}"] * n,  # type: ignore[list-item]
+        source_time=np.full(n, t - 1.0),
+    )
+
+
+def _journaled_times(out: Path) -> list[float]:
+    table = read_journal(out / "recording" / JOURNAL_DIR / PICTURES_JOURNAL)
+    return [] if table is None else sorted(set(table["time"].to_pylist()))
+
+
+def test_a_reporting_time_is_journaled_once_every_recorded_nation_reported_it(
+    tmp_path: Path,
+) -> None:
+    from kizuna.record.recorder import Recorder
+    from kizuna.scenario import load_scenario
+
+    scenario = load_scenario(SCENARIO)  # nations USA and JPN
+    exercise = Recorder(tmp_path / "exercise", scenario)
+    exercise.picture(_picture(2.0, "USA", 3))  # type: ignore[arg-type]
+    assert _journaled_times(tmp_path / "exercise") == []  # JPN has not reported 2.0 yet
+    exercise.picture(_picture(2.0, "JPN", 0))  # type: ignore[arg-type]  # empty still counts
+    assert _journaled_times(tmp_path / "exercise") == [2.0]
+    exercise.picture(_picture(4.0, "USA", 2))  # type: ignore[arg-type]
+    exercise.picture(_picture(6.0, "USA", 2))  # type: ignore[arg-type]  # JPN silent at 4.0
+    assert _journaled_times(tmp_path / "exercise") == [2.0, 4.0]
+    # A live node records its own nation only: each of its pictures is journaled at once.
+    node = Recorder(tmp_path / "nodes" / "JPN", scenario, nations=["JPN"])
+    node.picture(_picture(2.0, "JPN", 4))  # type: ignore[arg-type]
+    assert _journaled_times(tmp_path / "nodes" / "JPN") == [2.0]
+    store = PictureStore(tmp_path / "nodes" / "JPN")  # what `kizuna cop --live DIR/nodes/JPN` reads
+    assert (
+        store.times.tolist() == [2.0] and len(store.tracks(store.picture_rows("JPN", 2.0)[1])) == 4
+    )
+    assert store.nation_codes() == ["USA", "JPN"]  # from the recorded scenario.json
+    node.close(pa.table({"time": pa.array([], pa.float64())}))
+    assert not (tmp_path / "nodes" / "JPN" / "recording" / JOURNAL_DIR).exists()
+    assert PictureStore(tmp_path / "nodes" / "JPN").times.tolist() == [2.0]  # the final Parquet

@@ -260,7 +260,10 @@ def cop(
     ] = None,
     live: Annotated[
         str | None,
-        typer.Option("--live", help="Follow a running exercise: its --out DIR, re-read on change."),
+        typer.Option(
+            "--live",
+            help="Follow a run as it goes: exercise --out DIR, or a live node's DIR/nodes/NATION.",
+        ),
     ] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.", min=1, max=65535)] = 8000,
