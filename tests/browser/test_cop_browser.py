@@ -170,3 +170,33 @@ def test_screenshot_is_kept(cop: OfflinePage) -> None:
     cop.page.screenshot(path=str(path))
     assert path.stat().st_size > 10_000
     assert cop.external == []
+
+
+def test_live_page_follows_a_growing_recording(
+    offline_page: OfflinePage, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Last in this file: it moves the shared page to a live server."""
+    import kizuna.cop.server as cop_server
+
+    out = tmp_path_factory.mktemp("cop-live")
+    write_synthetic_recording(out, SCENARIO, N_TRACKS, TIMES[:2])
+    saved, cop_server.LIVE_POLL_S = cop_server.LIVE_POLL_S, 0.1
+    try:
+        with ServerThread(create_app(PictureStore(out), live=True)) as live:
+            page = offline_page.page
+            page.goto(f"{live.url}/?nation=USA")
+            page.wait_for_function(
+                "() => (window.kizuna && window.kizuna.ready) || document.body.dataset.error",
+                timeout=60_000,
+            )
+            page.wait_for_function("() => window.kizuna.state.picture.time === 20")
+            write_synthetic_recording(out, SCENARIO, N_TRACKS, TIMES)  # the run goes on
+            page.wait_for_function("() => window.kizuna.state.picture.time === 30", timeout=30_000)
+            page.evaluate("window.kizuna.idle()")
+            assert page.evaluate("window.kizuna.renderedTrackNumbers()") == api_numbers(
+                live, "USA", 30.0
+            )
+            assert page.input_value("#time") == "2"  # the slider grew with the recording
+            assert offline_page.external == []
+    finally:
+        cop_server.LIVE_POLL_S = saved
