@@ -251,7 +251,11 @@ class LiveNode:
         self.first_tick_unix: float | None = None
         self.recorder: Recorder | None = None
         if options.record_dir is not None:
-            self.recorder = Recorder(Path(options.record_dir) / "nodes" / nation, scenario)
+            # Only this nation's pictures: each reporting time is journaled (for a COP following
+            # the node, `kizuna cop --live`) as soon as it is written.
+            self.recorder = Recorder(
+                Path(options.record_dir) / "nodes" / nation, scenario, nations=[nation]
+            )
         # Recording noted on the way, written by flush_records when the inbox is empty.
         self._to_record: deque[Callable[[Recorder], None]] = deque()
         self._before_clock: deque[_Event] = deque(maxlen=MAX_BEFORE_CLOCK)
