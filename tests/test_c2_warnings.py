@@ -168,3 +168,35 @@ def test_aircraft_like_track_raises_no_warning() -> None:
     cov = np.diag([300.0**2] * 3 + [10.0**2] * 3)
     assert manager.on_tracks(100.0, [5], state[None], cov[None]) == []
     assert manager.issued == []
+
+
+def test_retracked_and_merged_missile_stays_one_threat() -> None:
+    """Issue #5 within a node: the missile's track is lost and re-initiated under a new number
+    (it joins the threat by the same-impact test), then that number is merged into a lower one
+    (the node's numbering aliases); each change is one immediate update naming the old numbers,
+    never a second "new" warning."""
+    scenario = parse_scenario(SENSORS + THREAT, "warnings-test")
+    world = World(scenario)
+    aliases: dict[int, int] = {}
+    manager = WarningManager(
+        "JPN",
+        AssetArrays.from_scenario(scenario.asset),
+        nation_index=1,
+        resolve=lambda n: aliases.get(n, n),
+    )
+    traj = world.truth.trajectory(0)
+    start = world.truth.launches()[0][0] + traj.burn_time + 60.0
+    out: list[Warning] = []
+    times = np.arange(start, start + 300.0, 10.0)
+    for k, (t, x, p) in enumerate(_noisy_tracks(world, times, SD, 5)):
+        if k == 20:
+            aliases[20007] = 20002  # the fuser found 20007 and 20002 are one object
+        number = 20001 if k < 10 else 20007  # lost after 10 updates, re-initiated as 20007
+        out += manager.on_tracks(t, [number], x[None], p[None])
+    assert [w.status for w in out].count("new") == 1
+    assert [w.revision for w in out] == list(range(len(out)))
+    numbers = [w.threat_track_number for w in out]
+    assert numbers[0] == 20001 and numbers[-1] == 20002
+    assert sorted(set(numbers)) == [20001, 20002, 20007]
+    assert out[-1].replaces == (20001, 20007)
+    assert manager.threat_number_of_track(20007) == 20002
