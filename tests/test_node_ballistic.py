@@ -282,3 +282,24 @@ def test_the_geodetic_conversion_is_skipped_only_where_no_plot_can_be_high() -> 
     _, _, h = ecef_to_geodetic(position)
     assert np.all(h <= r - rho + 1e-6)
     assert np.all(r - rho - h < 30.0)  # and tight: a plot near the floor is converted
+
+
+def test_confirmed_only_tables_are_the_confirmed_rows_of_the_full_table(run) -> None:
+    """Tracker.table(t, confirmed_only=True) predicts only confirmed tracks; each row is the
+    same, to the bit, as in the full table (both trackers, the ballistic model included)."""
+    _, _, scans, ticks, _ = run
+    tracker = NodeTracker(NodeConfig())
+    assert tracker.ballistic is not None
+    k, checked = 0, 0
+    for tick in ticks.tolist()[::5]:
+        while k < len(scans) and scans[k][0] <= tick:
+            tracker.update(scans[k][0], scans[k][1])
+            k += 1
+        for one in (tracker.air, tracker.ballistic):
+            full = one.table(tick)
+            only = one.table(tick, confirmed_only=True)
+            expected = full.take(full.confirmed)
+            for name in ("track_id", "state", "covariance", "quality", "hits", "sensor_mask"):
+                assert np.array_equal(getattr(only, name), getattr(expected, name)), name
+            checked += int(len(only) > 0 and len(only) < len(full))
+    assert checked > 0  # some tables held both confirmed and tentative tracks

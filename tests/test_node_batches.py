@@ -44,8 +44,8 @@ class _SyntheticTracks:
         self.n = n
         self.sensor_bit = np.uint64(1) << np.uint64(sensor_index)
 
-    def table(self, t: float) -> TrackTable:
-        n = self.n
+    def table(self, t: float, confirmed_only: bool = False) -> TrackTable:
+        n = self.n  # all confirmed: the same table either way
         return TrackTable(
             time=t,
             track_id=np.arange(1, n + 1, dtype=np.int64),

@@ -315,23 +315,28 @@ class NodeTracker:
             return gated
         for when in np.unique(time).tolist():
             rows = np.flatnonzero(time == when)
-            table = self.ballistic.table(when)
-            table = table.take(table.confirmed & (table.hits >= self.min_hits))
+            table = self.ballistic.table(when, confirmed_only=True)
+            table = table.take(table.hits >= self.min_hits)
             d = position[rows, None, :] - table.state[None, :, :3]  # (k, T, 3)
             S = cov[rows, None] + table.covariance[None, :, :3, :3]  # (k, T, 3, 3)
             d2 = np.einsum("kti,kti->kt", d, np.linalg.solve(S, d[..., None])[..., 0])
             gated[rows] = (d2 <= _GATE_3D).any(axis=1)
         return gated
 
-    def table(self, t: float) -> TrackTable:
-        """Both trackers' live tracks at one time (the later of ``t`` and their newest scans)."""
-        air = self.air.table(t)
+    def table(self, t: float, confirmed_only: bool = False) -> TrackTable:
+        """Both trackers' live tracks at one time (the later of ``t`` and their newest scans);
+        ``confirmed_only``: only rows whose tracker has confirmed them (a ballistic row may still
+        be ``confirmed`` False here, below ``ballistic_min_hits``). Rows are the same either
+        way; leaving out the tentative ones (mostly clutter above the floor) saves predicting
+        them with the ballistic model."""
+        air = self.air.table(t, confirmed_only)
         if self.ballistic is None:
             return air
-        high = self.ballistic.table(t)
+        high = self.ballistic.table(t, confirmed_only)
         if high.time != air.time:  # one tracker has data newer than t: no retrodiction
             when = max(high.time, air.time)
-            air, high = self.air.table(when), self.ballistic.table(when)
+            air = self.air.table(when, confirmed_only)
+            high = self.ballistic.table(when, confirmed_only)
         return TrackTable(
             time=air.time,
             track_id=np.concatenate([air.track_id, high.track_id + BALLISTIC_TRACK_ID_OFFSET]),
@@ -565,7 +570,7 @@ class Node:
 
     # -- periodic output ------------------------------------------------------------------
     def _local_tracks(self, t: float) -> tuple[LocalTracks, np.ndarray]:
-        table = self.tracker.table(t)
+        table = self.tracker.table(t, confirmed_only=True)
         table = table.take(table.confirmed)
         n = len(table)
         masks = table.sensor_mask.astype(np.uint64)
@@ -874,7 +879,7 @@ class _ShadowReports:
         self.decisions: dict[str, BatchDecision] = {}
         if node.shadow is None or not rows:
             return
-        table = node.shadow.table(t)
+        table = node.shadow.table(t, confirmed_only=True)
         table = table.take(table.confirmed)
         if len(table) == 0:
             return

@@ -328,11 +328,12 @@ class Fuser:
                 drops.append((number, "lost"))
         ent = self._entries(t, for_picture=False)
         local_idx = np.flatnonzero(ent.is_local)
-        senders = sorted({s for s, loc in zip(ent.source, ent.is_local, strict=True) if not loc})
+        n_local = local_idx.size  # _entries stacks the local rows first
+        remote_source = ent.source[n_local:]
+        senders = sorted(set(remote_source))
         by_sender = {
             s: np.asarray(
-                [i for i, src in enumerate(ent.source) if src == s and not ent.is_local[i]],
-                dtype=np.int64,
+                [n_local + j for j, src in enumerate(remote_source) if src == s], dtype=np.int64
             )
             for s in senders
         }
@@ -341,8 +342,9 @@ class Fuser:
         excluded: set[tuple[str, int]] = set()
         adopt: dict[int, list[tuple[float, int]]] = defaultdict(list)
         local_by_number: dict[int, list[int]] = defaultdict(list)  # ascending local entry index
-        for li in local_idx.tolist():
-            local_by_number[int(ent.number[li])].append(li)
+        if senders:
+            for li, number in enumerate(ent.number[:n_local].tolist()):
+                local_by_number[number].append(li)
 
         def note_pair(a: int, b: int) -> None:
             key = (min(a, b), max(a, b))

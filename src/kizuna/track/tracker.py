@@ -220,7 +220,8 @@ class Tracker:
         self._sequence = 0
         self._history: list[_HistoryEntry] = []
         self._birth_ids: dict[tuple[int, int], int] = {}
-        self._table_cache: TrackTable | None = None  # last table(), valid until the next ingest
+        # The last table() per confirmed_only, valid until the next ingest.
+        self._table_cache: dict[bool, TrackTable] = {}
 
     # ------------------------------------------------------------------ public API
 
@@ -239,40 +240,44 @@ class Tracker:
             self.skipped_non_radar += len(reports) - len(measurements)
             reports = measurements
         if reports is not None and len(reports) > 0:
-            self._table_cache = None
+            self._table_cache.clear()
             self._ingest(reports)
 
-    def table(self, time: float) -> TrackTable:
-        """The live tracks predicted to ``time`` (without changing the tracker's state).
+    def table(self, time: float, confirmed_only: bool = False) -> TrackTable:
+        """The live tracks predicted to ``time`` (without changing the tracker's state);
+        ``confirmed_only``: only the confirmed ones (the others are not predicted at all).
 
         The table is read-only (its arrays are not writeable) and shared: asking again for the
         same time before new reports arrive returns the same table without predicting again (a
-        node asks for its tracks at one time several times per reporting interval)."""
+        node asks for its tracks at one time several times per reporting interval). Each row is
+        predicted on its own (one time step for all), so a row is the same in both tables."""
         t = float(time)
         if self.time is not None:
             t = max(t, self.time)
-        cached = self._table_cache
+        cached = self._table_cache.get(confirmed_only)
         if cached is not None and cached.time == t:
             return cached
         s = self.store
-        x, P = s.x.copy(), s.P.copy()
-        if self.time is not None and t > self.time and s.size:
-            x, P = self.motion.predict(x, P, np.full(s.size, t - self.time))
+        rows = np.flatnonzero(s.confirmed) if confirmed_only else slice(None)
+        x, P = s.x[rows].copy(), s.P[rows].copy()
+        n = x.shape[0]
+        if self.time is not None and t > self.time and n:
+            x, P = self.motion.predict(x, P, np.full(n, t - self.time))
         table = TrackTable(
             time=t,
-            track_id=s.track_id.copy(),
+            track_id=s.track_id[rows].copy(),
             state=x,
             covariance=P,
-            quality=track_quality(P, self.spatial_dims, s.misses, s.confirmed),
-            confirmed=s.confirmed.copy(),
-            last_update=s.last_update.copy(),
-            sensor_mask=s.sensor_mask.copy(),
-            hits=s.hits.copy(),
+            quality=track_quality(P, self.spatial_dims, s.misses[rows], s.confirmed[rows]),
+            confirmed=s.confirmed[rows].copy(),
+            last_update=s.last_update[rows].copy(),
+            sensor_mask=s.sensor_mask[rows].copy(),
+            hits=s.hits[rows].copy(),
         )
         for value in vars(table).values():
             if isinstance(value, np.ndarray):
                 value.flags.writeable = False
-        self._table_cache = table
+        self._table_cache[confirmed_only] = table
         return table
 
     # ------------------------------------------------------------------ scans and replay
