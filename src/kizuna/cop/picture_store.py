@@ -51,6 +51,8 @@ PICTURE_COLUMNS = (
     "category", "identity", "contributors", "contributing_nations", "label", "source_time",
 )  # fmt: skip
 
+TEXT_COLUMNS = ("nation", "category", "identity", "contributors", "contributing_nations", "label")
+
 # Points on an ellipse / circle outline drawn on the map (enough to look round at any zoom we use).
 OUTLINE_POINTS = 72
 
@@ -270,14 +272,29 @@ class PictureStore:
             raise InputError.single(
                 str(path), "columns", "missing columns", ", ".join(missing), "the recorder schema"
             )
-        raw = {c: table.column(c).to_numpy(zero_copy_only=False) for c in PICTURE_COLUMNS}
-        nation = raw["nation"].astype(str)
-        order = np.lexsort((raw["track_number"], raw["time"], nation))
+        # Text as dictionary codes (Arrow's dictionary_encode, in C++), ranked in text order:
+        # sorting, converting and splitting then touch each distinct text once, not every row
+        # (100,000 rows hold a few hundred distinct texts).
+        codes: dict[str, np.ndarray] = {}
+        texts: dict[str, np.ndarray] = {}
+        for name in TEXT_COLUMNS:
+            encoded = table.column(name).cast(pa.string()).fill_null("")
+            encoded = encoded.combine_chunks().dictionary_encode()
+            distinct = np.asarray(encoded.dictionary.to_pylist(), dtype=str)
+            rank = np.empty(len(distinct), np.int64)
+            rank[np.argsort(distinct, kind="stable")] = np.arange(len(distinct))
+            codes[name] = rank[encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)]
+            texts[name] = np.sort(distinct)
+        raw = {
+            c: table.column(c).to_numpy(zero_copy_only=False)
+            for c in PICTURE_COLUMNS
+            if c not in TEXT_COLUMNS
+        }
+        order = np.lexsort((raw["track_number"], raw["time"], codes["nation"]))
         cols = {c: np.asarray(v)[order] for c, v in raw.items()}
-        cols["nation"] = nation[order]
         cols["track_number"] = cols["track_number"].astype(np.int64)
-        for text in ("category", "identity", "contributors", "contributing_nations", "label"):
-            cols[text] = cols[text].astype(str)
+        for name in TEXT_COLUMNS:
+            cols[name] = texts[name][codes[name][order]]
         x, y, z = (cols[k].astype(float) for k in ("x", "y", "z"))
         lat, lon, alt = pymap3d.ecef2geodetic(x, y, z)
         east, north, up = pymap3d.ecef2enuv(
@@ -290,11 +307,11 @@ class PictureStore:
         cols["course_deg"] = np.degrees(np.arctan2(east, north)) % 360.0
         cols["speed_mps"] = np.hypot(east, north)
         cols["climb_mps"] = np.asarray(up, float)
-        # Comma-joined id lists split once here, not on every request.
+        # Comma-joined id lists split once here (each distinct text once), not on every request.
         for text in ("contributors", "contributing_nations"):
-            split = np.empty(len(order), dtype=object)
-            split[:] = [_split(v) for v in cols[text].tolist()]
-            cols[f"{text}_list"] = split
+            lists = np.empty(len(texts[text]), dtype=object)
+            lists[:] = [_split(v) for v in texts[text].tolist()]
+            cols[f"{text}_list"] = lists[codes[text][order]]
         self.columns = cols
         self.times = np.unique(cols["time"]).astype(float)
         self.index = {}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -414,12 +415,17 @@ def create_app(store: PictureStore, live: bool = False) -> FastAPI:
 
 
 async def _poll(holder: StoreHolder) -> None:
+    wait = LIVE_POLL_S
     while True:
-        await asyncio.sleep(LIVE_POLL_S)
+        await asyncio.sleep(wait)
+        started = time.perf_counter()
         with suppress(InputError):  # a file being replaced: try again next time
             fresh = await asyncio.to_thread(holder.store.reloaded)
             if fresh is not None:
                 holder.store = fresh
+        # A long recording takes a while to load (0.5 s for 100,000 rows): poll at most half
+        # the time, so following a run never takes more than half a CPU from it.
+        wait = max(LIVE_POLL_S, time.perf_counter() - started)
 
 
 def _frame(store: PictureStore, nation: str, t: float) -> dict[str, Any]:
