@@ -265,23 +265,54 @@ def test_ids_are_unique_across_the_two_trackers() -> None:
     assert sorted(table.track_id.tolist()) == [1, 1 + BALLISTIC_TRACK_ID_OFFSET]
 
 
-def test_the_geodetic_conversion_is_skipped_only_where_no_plot_can_be_high() -> None:
-    """NodeTracker.ballistic_rows converts to geodetic only plots whose distance to the
-    ellipsoid along the geocentric radius, |r| − ρ(φc), is above the floor (less 1 m): that
-    distance bounds the height from above, so the skipped plots are all below the floor."""
-    from kizuna.geo import WGS84_A, WGS84_B, ecef_to_geodetic, geodetic_to_ecef
+def test_the_bounds_behind_the_above_floor_shortcut_hold_over_the_globe() -> None:
+    """above_floor decides most plots without the geodetic conversion, on two bounds: the
+    distance to the ellipsoid along the geocentric radius is the height plus 0 to 16 m (below
+    5,000 km), and the geocentric up is within 0.0034 of the geodetic up."""
+    from kizuna.geo import WGS84_A, WGS84_B, ecef_to_enu_matrix, ecef_to_geodetic, geodetic_to_ecef
+    from kizuna.node import _HEIGHT_BOUND_MAX_M, _HEIGHT_BOUND_SLACK_M, _UP_TILT
 
     rng = np.random.default_rng(5)
-    lat = rng.uniform(-np.pi / 2, np.pi / 2, 20_000)
-    lon = rng.uniform(-np.pi, np.pi, 20_000)
-    alt = rng.uniform(0.0, 200_000.0, 20_000)  # outside the ellipsoid (inside: below any floor)
+    n = 50_000
+    lat = rng.uniform(-np.pi / 2, np.pi / 2, n)
+    lon = rng.uniform(-np.pi, np.pi, n)
+    alt = rng.uniform(0.0, _HEIGHT_BOUND_MAX_M, n)  # outside the ellipsoid
     position = geodetic_to_ecef(lat, lon, alt)
     r = np.linalg.norm(position, axis=1)
     sin_c = position[:, 2] / r
     rho = WGS84_A * WGS84_B / np.sqrt(WGS84_B**2 * (1 - sin_c**2) + WGS84_A**2 * sin_c**2)
-    _, _, h = ecef_to_geodetic(position)
-    assert np.all(h <= r - rho + 1e-6)
-    assert np.all(r - rho - h < 30.0)  # and tight: a plot near the floor is converted
+    glat, glon, h = ecef_to_geodetic(position)
+    excess = (r - rho) - h
+    assert excess.min() >= -1e-6 and excess.max() <= _HEIGHT_BOUND_SLACK_M
+    up = ecef_to_enu_matrix(glat, glon)[..., 2, :]
+    assert np.linalg.norm(up - position / r[:, None], axis=1).max() <= _UP_TILT
+
+
+def test_above_floor_decides_like_the_exact_geodetic_test() -> None:
+    """Plots at every latitude, heights around and far from the floor, covariances from round
+    to very elongated: the shortcut's decisions equal the exact test's, row by row."""
+    from kizuna.geo import ecef_to_enu_matrix, ecef_to_geodetic, geodetic_to_ecef
+    from kizuna.node import above_floor
+
+    rng = np.random.default_rng(8)
+    n = 40_000
+    floor, sigmas = 30_000.0, 3.0
+    lat = rng.uniform(-np.pi / 2, np.pi / 2, n)
+    lon = rng.uniform(-np.pi, np.pi, n)
+    # Half spread widely, half packed within a few km of the decision boundary.
+    alt = np.where(
+        rng.random(n) < 0.5, rng.uniform(0.0, 2.0e6, n), floor + rng.normal(0.0, 5_000.0, n)
+    )
+    position = geodetic_to_ecef(lat, lon, alt)
+    A = rng.normal(size=(n, 3, 3)) * rng.uniform(1.0, 3_000.0, size=(n, 1, 3))
+    covariance = A @ np.swapaxes(A, 1, 2)
+    glat, glon, h = ecef_to_geodetic(position)
+    up = ecef_to_enu_matrix(glat, glon)[..., 2, :]
+    sigma = np.sqrt(np.einsum("ki,kij,kj->k", up, covariance, up))
+    exact = h - sigmas * sigma > floor
+    got = above_floor(position, covariance, floor, sigmas)
+    assert np.array_equal(got, exact)
+    assert 0.05 < exact.mean() < 0.95
 
 
 def test_confirmed_only_tables_are_the_confirmed_rows_of_the_full_table(run) -> None:

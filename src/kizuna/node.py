@@ -275,23 +275,7 @@ class NodeTracker:
         position, covariance = polar_to_cartesian(
             meas.z, meas.R, meas.sensor_ecef, meas.enu_rotation
         )
-        # A point's height above the ellipsoid is at most its distance to the ellipsoid along
-        # its geocentric radius (that crossing is one point of the ellipsoid), |r| - ρ(φc) with
-        # ρ the ellipsoid's radius at geocentric latitude φc. A plot whose bound is below the
-        # floor cannot be high, whatever its σ; only the others need the (costly) geodetic
-        # conversion. The 1 m margin covers round-off, so every decision is the exact one.
-        r = np.linalg.norm(position, axis=1)
-        sin_c = position[:, 2] / np.maximum(r, 1.0)
-        cos_c2 = np.maximum(0.0, 1.0 - sin_c**2)
-        rho = WGS84_A * WGS84_B / np.sqrt(WGS84_B**2 * cos_c2 + WGS84_A**2 * sin_c**2)
-        high = np.zeros(radar.size, dtype=bool)
-        maybe = np.flatnonzero(r - rho > self.floor_m - 1.0)
-        if maybe.size:
-            lat, lon, alt = ecef_to_geodetic(position[maybe])
-            local_up = ecef_to_enu_matrix(lat, lon)[..., 2, :]  # (K, 3) unit up at each plot
-            cov_up = covariance[maybe]
-            sigma_up = np.sqrt(np.einsum("ki,kij,kj->k", local_up, cov_up, local_up))
-            high[maybe] = alt - self.floor_sigmas * sigma_up > self.floor_m
+        high = above_floor(position, covariance, self.floor_m, self.floor_sigmas)
         low = np.flatnonzero(~high)
         if low.size:
             gated = self._in_ballistic_gate(meas.time[low], position[low], covariance[low])
@@ -350,6 +334,55 @@ class NodeTracker:
             sensor_mask=np.concatenate([air.sensor_mask, high.sensor_mask]),
             hits=np.concatenate([air.hits, high.hits]),
         )
+
+
+# Bounds behind above_floor's shortcut, checked in tests/test_node_ballistic.py over the globe:
+# the distance to the ellipsoid along the geocentric radius exceeds the geodetic height by at
+# most 16 m below 5,000 km (and never falls short of it: the radial crossing is a point of the
+# ellipsoid), and the geocentric and geodetic up vectors differ by at most 0.0034 (the
+# deflection of the vertical, ≤ 11.6 arc minutes on WGS84).
+_HEIGHT_BOUND_SLACK_M = 16.0
+_HEIGHT_BOUND_MAX_M = 5.0e6
+_UP_TILT = 0.0034
+
+
+def above_floor(
+    position: npt.NDArray[np.float64],
+    covariance: npt.NDArray[np.float64],
+    floor_m: float,
+    sigmas: float,
+) -> npt.NDArray[np.bool_]:
+    """(K,) whether each position (K, 3) ECEF is higher than ``floor_m`` above the WGS84
+    ellipsoid by ``sigmas`` standard deviations of its vertical error (covariance (K, 3, 3)).
+
+    Exactly ``h - sigmas·σ_up > floor_m`` with the geodetic height and local up
+    (:func:`kizuna.geo.ecef_to_geodetic`), but that conversion costs ~1 ms per call, so it is
+    made only for positions near the floor: first the test is made with the height bounded by
+    the distance to the ellipsoid along the geocentric radius and with σ along the geocentric
+    up; its error is at most ``_HEIGHT_BOUND_SLACK_M + sigmas · _UP_TILT · sqrt(trace C)`` (the
+    σ error is at most the up vectors' difference times the covariance's largest standard
+    deviation), and only rows within twice that of the floor, or beyond the bounds' range, take
+    the exact test. The decisions are the exact test's.
+    """
+    r = np.linalg.norm(position, axis=1)
+    radial_up = position / np.maximum(r, 1.0)[:, None]
+    sin_c = radial_up[:, 2]
+    cos_c2 = np.maximum(0.0, 1.0 - sin_c**2)
+    rho = WGS84_A * WGS84_B / np.sqrt(WGS84_B**2 * cos_c2 + WGS84_A**2 * sin_c**2)
+    height_bound = r - rho
+    sigma_radial = np.sqrt(np.einsum("ki,kij,kj->k", radial_up, covariance, radial_up))
+    margin = height_bound - sigmas * sigma_radial - floor_m
+    trace = np.trace(covariance, axis1=1, axis2=2)
+    slack = 2.0 * (_HEIGHT_BOUND_SLACK_M + sigmas * _UP_TILT * np.sqrt(trace)) + 1.0
+    high = margin > slack
+    unsure = np.flatnonzero((np.abs(margin) <= slack) | (height_bound > _HEIGHT_BOUND_MAX_M))
+    if unsure.size:
+        lat, lon, alt = ecef_to_geodetic(position[unsure])
+        local_up = ecef_to_enu_matrix(lat, lon)[..., 2, :]  # (k, 3) unit up at each position
+        cov_up = covariance[unsure]
+        sigma_up = np.sqrt(np.einsum("ki,kij,kj->k", local_up, cov_up, local_up))
+        high[unsure] = alt - sigmas * sigma_up > floor_m
+    return high
 
 
 def is_ballistic_track(track_id: npt.ArrayLike) -> npt.NDArray[np.bool_]:
