@@ -217,3 +217,17 @@ def test_a_reporting_time_is_journaled_once_every_recorded_nation_reported_it(
     node.close(pa.table({"time": pa.array([], pa.float64())}))
     assert not (tmp_path / "nodes" / "JPN" / "recording" / JOURNAL_DIR).exists()
     assert PictureStore(tmp_path / "nodes" / "JPN").times.tolist() == [2.0]  # the final Parquet
+
+
+def test_a_new_run_into_an_old_directory_is_followed_not_the_old_run(tmp_path: Path) -> None:
+    from kizuna.cop.synthetic import write_synthetic_recording
+    from kizuna.record.recorder import Recorder
+    from kizuna.scenario import load_scenario
+
+    write_synthetic_recording(tmp_path, SCENARIO, 4, (10.0, 20.0, 30.0))  # the old run
+    assert PictureStore(tmp_path).times.tolist() == [10.0, 20.0, 30.0]
+    recorder = Recorder(tmp_path, load_scenario(SCENARIO), nations=["JPN"])
+    assert not (tmp_path / "recording" / "pictures.parquet").exists()
+    assert not (tmp_path / "recording" / "warnings.parquet").exists()
+    recorder.picture(_picture(2.0, "JPN", 3))  # type: ignore[arg-type]
+    assert PictureStore(tmp_path).times.tolist() == [2.0]  # the new run, from its journal

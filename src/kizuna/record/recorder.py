@@ -55,6 +55,8 @@ JOURNAL_DIR = "live"  # under DIR/recording/
 PICTURES_JOURNAL = "pictures.arrows"
 WARNINGS_JOURNAL = "warnings.arrows"
 SCENARIO_FILE = "scenario.json"
+PICTURES_FILE = "pictures.parquet"
+WARNINGS_FILE = "warnings.parquet"  # written by kizuna.c2.node_warnings.record_warnings
 
 ENVELOPES_SCHEMA = pa.schema(
     [
@@ -178,8 +180,13 @@ class Recorder:
         self._warning_hooks: list[NodeWarnings] = []
         self._warnings_seen: list[int] = []
         self.journal_dir = self.recording / JOURNAL_DIR
+        # A new run into an old directory: the previous run's journal and the final files a COP
+        # prefers to the journal go now (they would be overwritten at the end anyway), so a COP
+        # following the directory shows this run, not the last one.
         if self.journal_dir.exists():
-            shutil.rmtree(self.journal_dir)  # a previous run's leftovers must not be followed
+            shutil.rmtree(self.journal_dir)
+        for stale in (PICTURES_FILE, WARNINGS_FILE):
+            (self.recording / stale).unlink(missing_ok=True)
         self.journal_dir.mkdir()
         self._pictures_journal = StreamJournal(self.journal_dir / PICTURES_JOURNAL, PICTURES_SCHEMA)
         self._warnings_journal: StreamJournal | None = None
@@ -307,6 +314,6 @@ class Recorder:
         pictures = (
             pa.concat_tables(self._pictures) if self._pictures else PICTURES_SCHEMA.empty_table()
         )
-        _write_parquet_atomically(pictures, self.recording / "pictures.parquet")
+        _write_parquet_atomically(pictures, self.recording / PICTURES_FILE)
         write_parquet(truth, self.out_dir / "truth.parquet")
         shutil.rmtree(self.journal_dir, ignore_errors=True)
