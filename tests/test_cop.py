@@ -434,3 +434,32 @@ def test_land_cut_at_the_antimeridian_is_drawn_continuous() -> None:
     assert np.ptp(east[:, 0]) == pytest.approx(1.5)
     west = _unwrap_ring(fiji_like[::-1], -175.0, -100.0)  # starts east of the cut, view west
     assert np.ptp(west[:, 0]) == pytest.approx(1.5) and west[:, 0].max() <= -179.0
+
+
+def test_a_renumbered_threat_shows_once_with_its_whole_history(tmp_path: Path) -> None:
+    """An issuer warned first under one number (e.g. IR-only) and revised under the agreed track
+    number, listing the old one in ``replaces``: one warning, both revisions in its history."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    write_synthetic_recording(tmp_path, SCENARIO, 4, TIMES)
+    path = tmp_path / "recording" / "warnings.parquet"
+    table = pq.read_table(path)
+    revision = table.column("revision").to_pylist()
+    agreed = table.column("threat_track_number").to_pylist()
+    assert set(revision) == {0, 1}  # revision 0, then 1, to each receiving nation
+    numbers = [999_001 if r == 0 else n for r, n in zip(revision, agreed, strict=True)]
+    replaces = ["" if r == 0 else "999001" for r in revision]
+    table = table.set_column(
+        table.schema.get_field_index("threat_track_number"),
+        table.schema.field("threat_track_number"),
+        pa.array(numbers, table.schema.field("threat_track_number").type),
+    ).append_column("replaces", pa.array(replaces, pa.string()))
+    pq.write_table(table, path)
+    store = PictureStore(tmp_path)
+    early = store.warnings_at("JPN", min(table.column("time").to_pylist()))
+    assert [w["threat_track_number"] for w in early] == [999_001]  # before the renumbering
+    held = store.warnings_at("JPN", 30.0)
+    assert [(w["threat_track_number"], len(w["history"])) for w in held] == [
+        (agreed[revision.index(1)], 2)
+    ]

@@ -475,8 +475,34 @@ class PictureStore:
         # each with its own revision sequence.
         issuers = w["issuer"][rows].astype(str) if "issuer" in w else np.full(len(rows), "")
         threats = w["threat_track_number"][rows]
-        for issuer, threat in dict.fromkeys(zip(issuers.tolist(), threats.tolist(), strict=True)):
-            history = rows[(threats == threat) & (issuers == issuer)]
+        # A threat renumbered by its issuer (IR-only warning → the agreed track number, or two
+        # numbers merged) is revised under the new number, whose warning lists the old ones in
+        # ``replaces``; the old number's revisions join the new warning's history instead of
+        # showing as a second threat.
+        replaced_by: dict[tuple[str, int], int] = {}
+        if "replaces" in w:
+            for r, issuer, threat in zip(
+                rows.tolist(), issuers.tolist(), threats.tolist(), strict=True
+            ):
+                for old in str(w["replaces"][r] or "").split(","):
+                    if old.strip() and int(old) != threat:
+                        replaced_by[(issuer, int(old))] = int(threat)
+
+        def current(issuer: str, number: int) -> int:
+            seen = {number}  # follow renumbering chains (A → B → C); a cycle stops the walk
+            while (issuer, number) in replaced_by and replaced_by[(issuer, number)] not in seen:
+                number = replaced_by[(issuer, number)]
+                seen.add(number)
+            return number
+
+        finals = np.array(
+            [current(i, n) for i, n in zip(issuers.tolist(), threats.tolist(), strict=True)],
+            dtype=np.int64,
+        )
+        for issuer, threat in dict.fromkeys(zip(issuers.tolist(), finals.tolist(), strict=True)):
+            history = rows[(finals == threat) & (issuers == issuer)]
+            # rows are sorted by number first; a renumbered threat's history is in time order
+            history = history[np.lexsort((w["revision"][history], w["time"][history]))]
             revisions = [self._warning_row(int(r)) for r in history]
             latest = dict(revisions[-1])
             latest["history"] = [
