@@ -142,7 +142,7 @@ class LiveLink:
     """One node's Zenoh session: its subscriptions, catch-up queryable and liveliness token.
 
     Opened before the node core exists (see the module docstring); everything heard goes to the
-    inbox until :class:`LiveNode` runs."""
+    inbox until :class:`LiveNode` runs, which then announces the node (:meth:`announce`)."""
 
     def __init__(self, exercise: str, nation: str, transport: TransportConfig) -> None:
         self.exercise = exercise
@@ -178,8 +178,14 @@ class LiveLink:
             # Allies' signed Status keeps a link "up" even when policy leaves nothing to send.
             s.declare_subscriber(status_key(ex, "*"), on_sample("status")),
             s.declare_queryable(catchup_key(ex, me, "*"), on_query),
-            s.liveliness().declare_token(alive_key(ex, me)),
         ]
+
+    def announce(self) -> None:
+        """Declare the liveliness token the simulator waits for before it starts the clock:
+        only once the node core runs, so a start-up spent importing costs no ticks."""
+        self._declared.append(
+            self.session.liveliness().declare_token(alive_key(self.exercise, self.nation))
+        )
 
     def request_catchup(self) -> None:
         """Ask every ally for its latest reports to us; replies arrive as envelopes."""
@@ -411,6 +417,7 @@ class LiveNode:
         link = self._link
         self._session = link
         queue = link.inbox.attach(loop)
+        link.announce()
         deadline = (
             None
             if self.options.stop_after_wall_s is None
