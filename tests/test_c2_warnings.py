@@ -200,3 +200,44 @@ def test_retracked_and_merged_missile_stays_one_threat() -> None:
     assert sorted(set(numbers)) == [20001, 20002, 20007]
     assert out[-1].replaces == (20001, 20007)
     assert manager.threat_number_of_track(20007) == 20002
+
+
+@pytest.mark.parametrize("lead_s", [60.0, 0.0])
+def test_no_new_threat_started_too_late_to_warn(lead_s: float) -> None:
+    """Issue #5, late start: under a minute before impact a second, young track of a missile
+    already warned on (offset 25 km, σ 2 km: it fails the same-impact test) would start a new
+    threat naming the same asset. With the rule (60 s) it does not; without it (0 s), it does."""
+    from kizuna.c2.warnings import WarningConfig
+
+    scenario = parse_scenario(SENSORS + THREAT, "warnings-test")
+    world = World(scenario)
+    manager = WarningManager(
+        "AUS",
+        AssetArrays.from_scenario(scenario.asset),
+        nation_index=2,
+        config=WarningConfig(min_new_threat_lead_s=lead_s),
+    )
+    traj = world.truth.trajectory(0)
+    launch_time, _ = world.truth.launches()[0]
+    impact_time = launch_time + traj.impact_time
+    start = launch_time + traj.burn_time + 60.0
+    young_from = impact_time - 55.0
+    lat, lon, _ = ecef_to_geodetic(world.truth.impacts()[0][1])
+    east = ecef_to_enu_matrix(lat, lon)[0]
+    young_sd = np.array([2_000.0] * 3 + [20.0] * 3)
+    out: list[Warning] = []
+    for t, x, p in _noisy_tracks(world, np.arange(start, impact_time - 5.0, 5.0), SD, 7):
+        numbers, states, covs = [30001], [x], [p]
+        if t >= young_from:
+            numbers.append(30009)
+            states.append(x + np.concatenate([25_000.0 * east, np.zeros(3)]))
+            covs.append(np.diag(young_sd**2))
+        out += manager.on_tracks(t, numbers, np.array(states), np.array(covs))
+    new = [w for w in out if w.status == "new"]
+    assert new[0].threat_track_number == 30001 and "Tokyo" in new[0].endangered_assets
+    if lead_s > 0.0:
+        assert len(new) == 1
+        assert {w.threat_track_number for w in out} == {30001}
+    else:  # the rule is what keeps the second number out
+        assert [w.threat_track_number for w in new] == [30001, 30009]
+        assert new[1].time >= young_from and new[1].impact_time - new[1].time < 60.0

@@ -162,3 +162,49 @@ def test_fit_jacobian_matches_central_differences() -> None:
         e[k] = steps[k]
         numeric[:, k] = (rays.residuals(start + e) - rays.residuals(start - e)) / (2 * steps[k])
     np.testing.assert_allclose(jac, numeric, rtol=1e-4, atol=1e-6 * np.abs(numeric).max())
+
+
+# Issue #5: a long-range shot (notional area B to Darwin, ~4,400 km, a 170 s boost). Before the
+# joint-fit merge its late boost started two more IR tracks whose launch estimates were 21 s and
+# 54 s off the first track's (σ ~10 s each): three launch candidates, three warnings.
+LONG_RANGE = """
+[[threat]]
+id = "BM-LONG"
+kind = "ballistic"
+launch = { lat_deg = 25.9, lon_deg = 119.5 }
+aim = { lat_deg = -12.46, lon_deg = 130.84 }
+launch_time_s = 60.0
+apogee_km = 1000.0
+"""
+
+
+def test_one_launch_gives_one_launch_candidate() -> None:
+    text = SENSORS.replace("duration_s = 420.0", "duration_s = 260.0") + LONG_RANGE
+    world = World(parse_scenario(text, "launch-test"))
+    detector = LaunchDetector()
+    published: set[int] = set()
+    for _, plots in world.scans():
+        published.update(e.ir_track for e in detector.update(plots))
+    assert len(published) == 1  # no fragment of the boost was ever declared a launch
+    (launch,) = detector.launches()
+    launch_time, pad = world.truth.launches()[0]
+    dt, distance = launch_errors(launch, launch_time, pad)
+    assert abs(dt) < 3.0 * launch.launch_time_sigma_s + 2.0
+    assert distance < 5.0 * launch.launch_sigma_m + 2_000.0
+    assert launch.n_reports >= 40
+
+
+def test_salvo_from_one_pad_stays_two_launches() -> None:
+    """Two missiles from the same pad a minute apart: their launch estimates are within the
+    merge window's combined σ early on, but no one boost fits both tracks' lines of sight."""
+    second = THREAT.replace('"BM-A"', '"BM-B"').replace("60.0", "120.0")
+    world = World(parse_scenario(SENSORS + THREAT + second, "launch-test"))
+    detector = LaunchDetector()
+    for _, plots in world.scans():
+        detector.update(plots)
+    launches = detector.launches()
+    assert sorted(e.truth_id for e in launches) == [0, 1]
+    truth = world.truth.launches()
+    for e in launches:
+        dt, _ = launch_errors(e, *truth[e.truth_id])
+        assert abs(dt) < 15.0

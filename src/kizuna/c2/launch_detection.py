@@ -31,7 +31,25 @@ Method
    (JᵀJ)⁻¹ scaled by the reduced χ² when that exceeds 1 (a common safeguard for model error).
    Model error grows with burn time (the neglected Coriolis term integrates to ~½ km over 90 s),
    small against GEO bearing noise (0.01° at 36,000 km ≈ 6 km).
-5. **Detection.** A track is declared a launch once it has ``min_reports`` reports from at
+5. **One launch, one candidate.** A missed frame or a gate miss can start a second track on
+   the same plume; a fitted track whose extrapolated boost misses the missile's later fixes by
+   more than ``fitted_gate_m`` (an early fit on a few seconds of rays extrapolates poorly late
+   in boost) does the same. Two fitted tracks are merged when their launch estimates are close
+   (times within ``merge_time_s``, pads within ``merge_distance_m``), or, beyond that, when
+   the estimates agree within ``merge_sigmas`` times their combined 1-σ (time, and pad
+   distance) *and* one boost profile explains the lines of sight of both: the fit of step 4
+   over all their rays converges with a reduced χ² below ``max_reduced_chi2`` *and* costs
+   at most ``CHI2_6DOF_999`` more χ² than the two separate fits. That increase is the
+   likelihood-ratio statistic for "one set of 6 boost parameters instead of two", χ² with 6
+   degrees of freedom when the tracks are one launch (a Chow-type test: e.g. Bar-Shalom, Li &
+   Kirubarajan, *Estimation with Applications to Tracking and Navigation*, 2001, §1.5 on
+   hypothesis testing; the per-ray residuals are the σ-normalised angles of step 4), so a long
+   track cannot dilute a short one's misfit. Two missiles, even from one pad on one path a
+   minute apart, fail it: one constant-acceleration profile from one pad cannot be at both
+   plumes, tens of km apart along the path (several σ of a 0.01° GEO line of sight, ~6 km
+   across and ~3x that along it with the two satellites' ~20° baseline) at every ray.
+   A failed joint fit is not retried until one of the two tracks gains a ray.
+6. **Detection.** A track is declared a launch once it has ``min_reports`` reports from at
    least two satellites spanning ``min_span_s``, and its fit converges with a reduced χ² below
    ``max_reduced_chi2``. False alarms (random lines of sight) practically never triangulate
    within the gate and then keep doing so along a boost-like path.
@@ -56,6 +74,10 @@ from kizuna.geo import (
 from kizuna.plots import F64, KIND_SPACE_IR, PlotBatch
 
 _MAX_FIT_EVALUATIONS = 200
+# 99.9 % quantile of χ² with 6 degrees of freedom, 2·P⁻¹(3, 0.999) (scipy.special.gammaincinv,
+# scipy's own definition of chi2.ppf): the bound on the χ² a joint boost fit of two tracks may
+# add over their separate fits when they are one launch (module docstring, step 5).
+CHI2_6DOF_999 = 22.457744484825323
 
 
 @dataclass(frozen=True)
@@ -68,6 +90,9 @@ class LaunchDetectorConfig:
     fitted_gate_m: float = 50_000.0
     merge_time_s: float = 20.0
     merge_distance_m: float = 40_000.0
+    # Beyond the window above, launch estimates within this many combined σ are merged if one
+    # boost fits both tracks' rays (module docstring, step 5).
+    merge_sigmas: float = 3.0
     max_launch_sigma_m: float = 50_000.0
     max_launch_time_sigma_s: float = 30.0
     track_timeout_s: float = 30.0
@@ -140,6 +165,10 @@ class _IrTrack:
     estimate: LaunchEstimate | None = None
     params: F64 | None = None  # last accepted fit (lat, lon, t_L, A): the next fit's start
     rays_at_fit: int = -1  # number of rays at the last fit attempt
+    # Whether the last fit attempt converged with an acceptable χ² (one boost explains the
+    # rays), whether or not its launch estimate was precise enough to publish.
+    one_boost: bool = False
+    boost_params: F64 | None = None  # that fit's (lat, lon, t_L, A)
 
 
 class LaunchDetector:
@@ -151,6 +180,10 @@ class LaunchDetector:
         self._next_id = 1
         # Reports not yet paired: (time, sensor, origin, direction, sigma, truth id).
         self._pending: list[tuple[float, int, F64, F64, float, int]] = []
+        # Every merge so far: absorbed IR track -> the track that absorbed it.
+        self.merged_into: dict[int, int] = {}
+        # Joint fits that failed, keyed by (track a, rays of a, track b, rays of b).
+        self._failed_joint: set[tuple[int, int, int, int]] = set()
 
     def update(self, plots: PlotBatch) -> list[LaunchEstimate]:
         """Add reports (any kinds; only space IR is used). Returns launches (re)estimated now."""
@@ -224,10 +257,8 @@ class LaunchDetector:
     # -- internals ------------------------------------------------------------------------------
 
     def _merge_duplicates(self) -> set[int]:
-        """Merge fitted tracks that describe the same launch (a track broken by a missed frame
-        or a gate miss): launch times within ``merge_time_s`` and pads within ``merge_distance_m``.
-        The older track keeps its number and gets the other's rays. Returns the merged idents."""
-        cfg = self.config
+        """Merge fitted tracks that describe the same launch (module docstring, step 5). The
+        older track keeps its number and gets the other's rays. Returns the merged idents."""
         merged: set[int] = set()
         changed = True
         while changed:
@@ -235,15 +266,10 @@ class LaunchDetector:
             fitted = [tr for tr in self._tracks if tr.estimate is not None]
             for i, a in enumerate(fitted):
                 for b in fitted[i + 1 :]:
-                    ea, eb = a.estimate, b.estimate
-                    assert ea is not None and eb is not None
-                    close = (
-                        abs(ea.launch_time - eb.launch_time) <= cfg.merge_time_s
-                        and float(np.linalg.norm(ea.launch_ecef - eb.launch_ecef))
-                        <= cfg.merge_distance_m
-                    )
-                    if not close:
+                    same = self._same_launch(a, b)
+                    if same is None:
                         continue
+                    verdict, estimate, params = same
                     for k in range(len(b.times)):
                         self._add_ray(
                             a,
@@ -259,14 +285,74 @@ class LaunchDetector:
                     order = np.argsort(a.point_times, kind="stable")
                     a.point_times = [a.point_times[j] for j in order]
                     a.points = [a.points[j] for j in order]
-                    a.estimate = self._fit(a) or a.estimate
+                    if verdict == "close":
+                        a.estimate = self._fit(a) or a.estimate
+                    elif estimate is not None:
+                        # The joint fit (else a's estimate stays: the rays agree with one boost
+                        # but do not yet pin the launch down within the publishing limits).
+                        a.estimate, a.params = estimate, params
+                    a.rays_at_fit = len(a.times)
                     self._tracks.remove(b)
+                    self.merged_into[b.ident] = a.ident
+                    for old, into in self.merged_into.items():
+                        if into == b.ident:
+                            self.merged_into[old] = a.ident
                     merged.add(a.ident)
                     changed = True
                     break
                 if changed:
                     break
         return merged
+
+    def _same_launch(
+        self, a: _IrTrack, b: _IrTrack
+    ) -> tuple[str, LaunchEstimate | None, F64 | None] | None:
+        """None if ``a`` and ``b`` are not one launch; else ("close", None, None) when the
+        estimates alone are close, or ("joint", estimate, params) of the joint fit that told
+        (estimate None when it is not precise enough to publish)."""
+        cfg = self.config
+        ea, eb = a.estimate, b.estimate
+        assert ea is not None and eb is not None
+        dt = abs(ea.launch_time - eb.launch_time)
+        dp = float(np.linalg.norm(ea.launch_ecef - eb.launch_ecef))
+        if dt <= cfg.merge_time_s and dp <= cfg.merge_distance_m:
+            return "close", None, None
+        # launch_sigma_m is a per-axis RMS: the 2-D pad distance's σ is √2 times the combined.
+        time_sigma = math.hypot(ea.launch_time_sigma_s, eb.launch_time_sigma_s)
+        pad_sigma = math.sqrt(2.0) * math.hypot(ea.launch_sigma_m, eb.launch_sigma_m)
+        if dt > cfg.merge_time_s + cfg.merge_sigmas * time_sigma:
+            return None
+        if dp > cfg.merge_distance_m + cfg.merge_sigmas * pad_sigma:
+            return None
+        key = (a.ident, len(a.times), b.ident, len(b.times))
+        if key in self._failed_joint:
+            return None
+        joint = _IrTrack(a.ident, params=a.params)
+        for track in (a, b):
+            for k in range(len(track.times)):
+                self._add_ray(
+                    joint,
+                    track.times[k],
+                    track.sensors[k],
+                    track.origins[k],
+                    track.directions[k],
+                    track.sigmas[k],
+                    track.truth_ids[k],
+                )
+        pairs = sorted(
+            zip(a.point_times + b.point_times, a.points + b.points, strict=True),
+            key=lambda pair: pair[0],
+        )
+        joint.point_times = [pt for pt, _ in pairs]
+        joint.points = [p for _, p in pairs]
+        estimate = self._fit(joint)
+        if not joint.one_boost or (
+            _chi2(joint, joint.boost_params) - _chi2(a, _own_params(a)) - _chi2(b, _own_params(b))
+            > CHI2_6DOF_999
+        ):
+            self._failed_joint.add(key)
+            return None
+        return "joint", estimate, None if estimate is None else joint.params
 
     def _associate(self, t: float, point: F64) -> _IrTrack:
         cfg = self.config
@@ -320,6 +406,7 @@ class LaunchDetector:
     def _fit(self, track: _IrTrack) -> LaunchEstimate | None:
         cfg = self.config
         times = np.array(track.times)
+        track.one_boost = False
         if (
             len(times) < cfg.min_reports
             or len(set(track.sensors)) < 2
@@ -359,6 +446,8 @@ class LaunchDetector:
                 break
         if fitted is None:
             return None
+        track.one_boost = True
+        track.boost_params = np.asarray(fitted.x, float).copy()
         result = fitted
         lat, lon, t_launch = float(result.x[0]), float(result.x[1]), float(result.x[2])
         acc = np.asarray(result.x[3:6], float)
@@ -395,6 +484,22 @@ class LaunchDetector:
             reduced_chi2=chi2,
             truth_id=max(set(track.truth_ids), key=track.truth_ids.count),
         )
+
+
+def _own_params(track: _IrTrack) -> F64 | None:
+    """A track's best boost on its own rays: its last fit if that converged, else its last
+    accepted one."""
+    return track.boost_params if track.one_boost else track.params
+
+
+def _chi2(track: _IrTrack, params: F64 | None) -> float:
+    """χ² (sum of squared angular misses in σ) of a track's rays from a boost model."""
+    if params is None:
+        return math.inf
+    rays = _Rays.build(
+        np.array(track.times), np.array(track.origins), np.array(track.directions), track.sigmas
+    )
+    return float(np.sum(rays.residuals(params) ** 2))
 
 
 def _boost_position(estimate: LaunchEstimate, t: float) -> F64:

@@ -33,6 +33,19 @@ Rules (our own, documented here)
   first adopts the track number of an ally's open warning for the same missile (same-impact
   test; the ally holds an older track of it), like a node adopting a global number before
   minting one (numbering rule 2).
+* **One launch, one threat.** When the launch detector finds that two of its IR tracks are one
+  launch (:mod:`kizuna.c2.launch_detection`, step 5) and merges them, their threats merge too:
+  the surviving track's threat keeps going, its next warning an immediate ``update`` listing
+  the other's number in ``replaces``.
+* **Late start.** A radar-born track that would start a new threat less than
+  ``min_new_threat_lead_s`` (60 s) before its predicted impact does not, unless it endangers an
+  asset that no open warning — this node's or an ally's, for an impact within
+  ``same_impact_time_s`` of it — already names. Such a warning cannot be acted on (a minute is
+  about the least time to take cover; our round number, notional) and tells the asset nothing
+  it has not been told; in practice the track is a terminal-phase re-initiation or a clutter
+  fork of a missile already warned on, whose young, biased prediction fails the same-impact
+  test. A late track that endangers an asset nobody warned of is a genuinely new threat and is
+  still warned at once.
 * **Same-impact test.** Two impact predictions are of the same missile when their means are
   within the 99 % region of the summed ground covariances (χ²₂ = 9.21; the ellipses are
   calibrated, see :mod:`kizuna.c2.warning_metrics`) and their impact times within
@@ -114,6 +127,9 @@ class WarningConfig:
     # midcourse prediction's impact time is good to about a second (its σ, tests/test_impact);
     # salvo missiles on one aim point arrive tens of seconds or more apart.
     same_impact_time_s: float = 10.0
+    # Late start (see the module docstring): a new radar-born threat whose predicted impact is
+    # less than this far ahead is not started unless it endangers an asset no open warning names.
+    min_new_threat_lead_s: float = 60.0
     launch_detector: LaunchDetectorConfig = field(default_factory=LaunchDetectorConfig)
 
 
@@ -175,7 +191,9 @@ class WarningManager:
         """Feed own space-IR reports; returns new warnings for launches seen for the first time
         and revisions of IR-only threats."""
         touched: list[_Threat] = []
-        for estimate in self.detector.update(plots):
+        estimates = self.detector.update(plots)
+        touched += self._follow_ir_merges()
+        for estimate in estimates:
             threat = self._by_ir(estimate.ir_track)
             if threat is None:
                 threat = self._threat_from_ir(estimate)
@@ -244,13 +262,16 @@ class WarningManager:
                     continue  # not coming down (yet), or already down
                 if not self._settled(int(number), float(t), prediction, k):
                     continue  # still boosting, or not yet two agreeing predictions
+                endangered = tuple(pr.asset for pr in pairs if pr.threat == k)
                 threat = self._threat_for_track(
-                    int(number), float(tt[k]), x[k], _row(prediction, k), float(t)
+                    int(number), float(tt[k]), x[k], _row(prediction, k), float(t), endangered
                 )
+                if threat is None:
+                    continue  # too late to start a warning that adds nothing (late start)
                 if self._boosting(threat, float(t)):
                     continue  # space IR still sees the plume: no ballistic impact yet
                 threat.impact = _row(prediction, k)
-                threat.endangered = tuple(pr.asset for pr in pairs if pr.threat == k)
+                threat.endangered = endangered
                 if threat.launch is None and t - threat.launch_from_track_at >= (
                     self.config.min_update_interval_s
                 ):
@@ -352,8 +373,14 @@ class WarningManager:
         return threat
 
     def _threat_for_track(
-        self, number: int, t: float, state: F64, impact: ImpactPrediction, now: float
-    ) -> _Threat:
+        self,
+        number: int,
+        t: float,
+        state: F64,
+        impact: ImpactPrediction,
+        now: float,
+        endangered: tuple[str, ...] = (),
+    ) -> _Threat | None:
         for th in self._threats:
             if number in th.track_numbers and not th.closed:
                 return th
@@ -384,6 +411,8 @@ class WarningManager:
                 ),
                 None,
             )
+        if best is None and self._too_late_to_start(impact, now, endangered):
+            return None
         if best is None:
             adopted = self._adopted_number(number, impact, now)
             best = _Threat(number=adopted, track_number=adopted)
@@ -393,6 +422,56 @@ class WarningManager:
             best.track_number = number
             self._set_number(best, number)
         return best
+
+    def _too_late_to_start(
+        self, impact: ImpactPrediction, now: float, endangered: tuple[str, ...]
+    ) -> bool:
+        """The late-start rule of the module docstring: True when a would-be new threat comes
+        down within ``min_new_threat_lead_s`` and every asset it endangers is already named by
+        an open warning (this node's or an ally's) for an impact within ``same_impact_time_s``
+        of it."""
+        impact_time = float(impact.impact_time[0])
+        if impact_time - now >= self.config.min_new_threat_lead_s:
+            return False
+        window = self.config.same_impact_time_s
+        covered: set[str] = set()
+        for th in self._threats:
+            if th.closed or th.impact is None or th.last is None:
+                continue
+            if abs(float(th.impact.impact_time[0]) - impact_time) <= window:
+                covered.update(th.last.endangered_assets)
+        for w in self._ally_warnings.values():
+            if w.status == "retracted" or w.impact_time is None:
+                continue
+            if abs(w.impact_time - impact_time) <= window:
+                covered.update(w.endangered_assets)
+        return all(asset in covered for asset in endangered)
+
+    def _follow_ir_merges(self) -> list[_Threat]:
+        """When the launch detector merged two IR tracks (one launch seen as two candidates),
+        their threats become one: the surviving track's threat keeps going and lists the other's
+        numbers in ``replaces`` (like two threats folded in :meth:`_renumber`). Returns the
+        threats to revise now."""
+        changed: list[_Threat] = []
+        merged = self.detector.merged_into
+        for th in self._threats:
+            if th.closed or th.ir_track is None or th.ir_track not in merged:
+                continue
+            into = merged[th.ir_track]
+            target = self._by_ir(into)
+            if target is None or target.closed:
+                th.ir_track = into  # the launch lives on under the surviving IR track
+                continue
+            target.track_numbers |= th.track_numbers
+            if target.track_number is None and th.track_number is not None:
+                target.track_number = th.track_number
+                self._set_number(target, th.track_number)
+            if th.last is not None:
+                target.replaced += [*th.replaced, th.number]
+                target.renumbered = True
+            th.closed = True
+            changed.append(target)
+        return changed
 
     def _set_number(self, th: _Threat, number: int) -> None:
         """Warn ``th`` under ``number`` from now on (see Numbers in the module docstring)."""
