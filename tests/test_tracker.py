@@ -290,3 +290,28 @@ def test_position_update_matches_filters_kalman_update(dims: int) -> None:
     tracker._position_update(np.arange(k), innovation, inverse_and_logdet(S)[0], R)
     np.testing.assert_allclose(tracker.store.x, x_ref, rtol=1e-10, atol=1e-8)
     np.testing.assert_allclose(tracker.store.P, P_ref, rtol=1e-9, atol=1e-8)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_direct_pre_gate_finds_the_kd_tree_pairs(dims: int) -> None:
+    """candidate_pairs tests small scans pair by pair instead of with kd-trees; the pairs
+    (and their order) are the kd-tree path's, including ties, duplicates and pairs exactly on
+    a radius (those are left to the trees)."""
+    from kizuna.track import gating
+
+    rng = np.random.default_rng(3)
+    for trial in range(400):
+        n_t, n_m = int(rng.integers(1, 40)), int(rng.integers(1, 40))
+        tracks = rng.uniform(0.0, 50_000.0, (n_t, dims))
+        meas = rng.uniform(0.0, 50_000.0, (n_m, dims))
+        if trial % 4 == 0:  # duplicates and a measurement sitting on a track
+            meas[0] = tracks[0]
+            tracks[-1] = tracks[0]
+        radius = rng.uniform(100.0, 20_000.0, n_t) * rng.choice([1.0, 4.0], n_t)
+        if trial % 5 == 0:  # a pair exactly on its track's radius
+            radius[0] = float(np.linalg.norm(tracks[0] - meas[-1]))
+        classes = np.ceil(np.log2(np.maximum(radius, 1e-9))).astype(np.int64)
+        want = gating._kd_tree_pairs(tracks, radius, classes, meas)
+        got = gating.candidate_pairs(tracks, radius, meas)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]), trial
+        assert got[0].dtype == want[0].dtype and got[1].dtype == want[1].dtype

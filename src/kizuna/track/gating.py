@@ -53,14 +53,58 @@ def candidate_pairs(
     Tracks are grouped into radius classes (powers of two); each class is one
     ``cKDTree.sparse_distance_matrix`` call at the class's largest radius, whose array output
     avoids a Python list per track, and pairs beyond a track's own radius are then dropped.
-    Returns two index arrays sorted by track then measurement (deterministic order).
+    Small scans (at most ``_BRUTE_FORCE_PAIRS`` pairs, the usual case) skip the trees and test
+    every pair directly, unless a pair lies within round-off of a radius (then the trees
+    decide): the same pairs either way (tested). Returns two index arrays sorted by track then
+    measurement (deterministic order).
     """
     n_tracks = track_position.shape[0]
     empty = np.zeros(0, np.intp)
     if n_tracks == 0 or measurement_position.shape[0] == 0:
         return empty, empty.copy()
-    measurement_tree = cKDTree(measurement_position)
     radius_class = np.ceil(np.log2(np.maximum(radius, 1e-9))).astype(np.int64)
+    if n_tracks * measurement_position.shape[0] <= _BRUTE_FORCE_PAIRS:
+        found = _all_pairs_within(track_position, radius, radius_class, measurement_position)
+        if found is not None:
+            return found
+    return _kd_tree_pairs(track_position, radius, radius_class, measurement_position)
+
+
+# Up to this many (track, measurement) pairs, every distance is computed directly: building
+# kd-trees costs more than that for the few tracks and plots of one scan.
+_BRUTE_FORCE_PAIRS = 4096
+# A pair this close (relative, in squared distance) to a radius it is tested against is left to
+# the kd-tree, so the direct path never decides a pair on round-off.
+_BORDERLINE = 1e-9
+
+
+def _all_pairs_within(
+    track_position: F64, radius: F64, radius_class: npt.NDArray[np.int64], meas: F64
+) -> tuple[IntP, IntP] | None:
+    """The pairs of :func:`_kd_tree_pairs` from all T×M distances, or None when a pair lies
+    within round-off of its track's radius or its radius class's search radius (the kd-tree
+    path then decides, as it always did). Away from those radii both paths give the exact
+    ball test, so the result is the same pairs in the same order (track, then measurement)."""
+    if not (np.isfinite(radius).all() and np.isfinite(track_position).all()):
+        return None
+    diff = track_position[:, None, :] - meas[None, :, :]
+    d2 = np.einsum("tmk,tmk->tm", diff, diff)
+    r2 = (radius * radius)[:, None]
+    class_r = np.zeros_like(radius)
+    for cls in np.unique(radius_class).tolist():
+        members = radius_class == cls
+        class_r[members] = radius[members].max()
+    c2 = (class_r * class_r)[:, None]
+    if (np.abs(d2 - r2) <= _BORDERLINE * r2).any() or (np.abs(d2 - c2) <= _BORDERLINE * c2).any():
+        return None
+    tracks, meas_idx = np.nonzero(d2 <= r2)
+    return tracks.astype(np.intp), meas_idx.astype(np.intp)
+
+
+def _kd_tree_pairs(
+    track_position: F64, radius: F64, radius_class: npt.NDArray[np.int64], measurement_position: F64
+) -> tuple[IntP, IntP]:
+    measurement_tree = cKDTree(measurement_position)
     tracks_parts, meas_parts = [], []
     for cls in np.unique(radius_class):
         members = np.flatnonzero(radius_class == cls)
