@@ -241,3 +241,30 @@ def test_no_new_threat_started_too_late_to_warn(lead_s: float) -> None:
     else:  # the rule is what keeps the second number out
         assert [w.threat_track_number for w in new] == [30001, 30009]
         assert new[1].time >= young_from and new[1].impact_time - new[1].time < 60.0
+
+
+def test_ir_tracks_merged_after_warning_fold_into_one_threat() -> None:
+    """When the launch detector merges two IR tracks it had already declared launches (here
+    under the pre-issue-#5 merge rule, merge_sigmas=0, which merges the long-range shot's first
+    and third fragments only ~100 s later), their two warnings continue as one: an update of the
+    survivor listing the other's number in ``replaces``."""
+    from kizuna.c2.launch_detection import LaunchDetectorConfig
+    from kizuna.c2.warnings import WarningConfig
+    from test_launch_detection import LONG_RANGE
+
+    text = SENSORS.replace("duration_s = 420.0", "duration_s = 200.0") + LONG_RANGE
+    world = World(parse_scenario(text, "warnings-test"))
+    config = WarningConfig(launch_detector=LaunchDetectorConfig(merge_sigmas=0.0))
+    manager = WarningManager("USA", AssetArrays.from_scenario([]), config=config)
+    out: list[Warning] = []
+    for t, plots in world.scans():
+        out += manager.on_plots(t, plots)
+    assert manager.detector.merged_into  # the detector did merge published tracks
+    successor = {old: w.threat_track_number for w in out for old in w.replaces}
+    assert successor, "no warning lists the number it replaces"
+    for old, new in successor.items():
+        assert [w.status for w in out if w.threat_track_number == old] == ["new"]
+        after = [w for w in out if w.threat_track_number == new and old in w.replaces]
+        assert after[0].status == "update" and after[0].revision >= 1
+    survivors = {w.threat_track_number for w in out} - set(successor)
+    assert len(survivors) < len({w.threat_track_number for w in out})
