@@ -286,6 +286,58 @@ def test_samples_before_the_clock_wait_for_it(tmp_path: Path) -> None:
     assert (tmp_path / "nodes" / "JPN" / "recording" / "pictures.parquet").exists()
 
 
+class _Query:
+    """What a Zenoh query offers a queryable: ``reply(key, payload)``, here kept in a list."""
+
+    def __init__(self) -> None:
+        self.replies: list[tuple[str, bytes]] = []
+
+    def reply(self, key: str, data: bytes) -> None:
+        self.replies.append((key, data))
+
+
+def test_catchup_resends_every_envelope_of_a_split_tick(tmp_path: Path) -> None:
+    """A tick too big for one envelope goes out in several (node.on_tick splits it); a late
+    joiner's catch-up query must get all of them, each resealed within the size bound."""
+    from kizuna.messages import ReportBatch, decode_envelope, decode_payload
+    from kizuna.node import Node, NodeConfig
+    from kizuna.runtime.live import LiveNode, LiveOptions, _Event, load_for_live
+    from kizuna.runtime.zenoh_transport import TransportConfig, catchup_key
+    from test_node_batches import RELEASE_ALL, _SyntheticTracks
+    from test_node_batches import SCENARIO as BILATERAL
+
+    for code in ("USA", "JPN"):
+        (tmp_path / f"{code}.toml").write_text(RELEASE_ALL.format(n=code))
+    scenario, policies, keys = load_for_live(BILATERAL, tmp_path, None)
+    bound, n_tracks = 200_000, 2000
+    config = NodeConfig(max_envelope_bytes=bound)
+    live = LiveNode(
+        scenario, "USA", policies, keys["USA"], LiveOptions("x", TransportConfig(), None), config
+    )
+    first_usa_sensor = next(i for i, s in enumerate(scenario.sensor) if s.nation == "USA")
+    live.node.tracker = _SyntheticTracks(n_tracks, first_usa_sensor)  # type: ignore[assignment]
+    live._session = _Puts()
+    clock = Clock(time.time() - 10.0, 1.0, scenario.duration_s)
+    live.handle(_Event("clock", "c", encode_clock(clock), time.time()))
+    live.tick(10.0)
+    assert len(live.latest_sent["JPN"]) >= 2  # split
+
+    query = _Query()
+    live._answer(_Event("query", catchup_key("x", "USA", "JPN"), b"", time.time(), query))
+    assert len(query.replies) == len(live.latest_sent["JPN"])
+    late_joiner = Node("JPN", scenario, policies, keys["JPN"], config)
+    numbers: list[int] = []
+    for _, data in query.replies:
+        assert len(data) <= bound
+        batch = decode_payload(decode_envelope(data, bound))
+        assert isinstance(batch, ReportBatch)
+        numbers += [r.track_number for r in batch.reports]
+        late_joiner.on_envelope(10.5, data)
+    assert len(set(numbers)) == n_tracks
+    assert late_joiner.counts("rejected") == {}  # fresh sequence numbers: not replays
+    assert len(late_joiner.picture(10.5).track_number) == n_tracks
+
+
 # -- three nodes and the simulator -------------------------------------------------------------
 def test_three_nodes_converge_and_score_over_mutual_tls(alliance: Alliance) -> None:
     for n in NATIONS:

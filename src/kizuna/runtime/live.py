@@ -252,7 +252,9 @@ class LiveNode:
         self.clock: Clock | None = None
         self.started_unix = time.time()
         self.last_heard: dict[str, float] = {}
-        self.latest_sent: dict[str, bytes] = {}  # last envelope to each ally
+        # The last tick's envelopes to each ally: on_tick splits a batch that would exceed the
+        # envelope size bound into several, and a catch-up must resend them all.
+        self.latest_sent: dict[str, list[bytes]] = {}
         self.counters: Counter[str] = Counter()
         self.first_tick_unix: float | None = None
         self.recorder: Recorder | None = None
@@ -332,15 +334,16 @@ class LiveNode:
         from kizuna.messages import ReportBatch, decode_envelope, decode_payload
 
         requester = ev.key.rsplit("/", 1)[-1]
-        data = self.latest_sent.get(requester)
-        if data is None or self.clock is None:
+        pieces = self.latest_sent.get(requester)
+        if not pieces or self.clock is None:
             return
-        batch = decode_payload(decode_envelope(data))
-        if not isinstance(batch, ReportBatch):
-            return
-        fresh = ReportBatch(node=self.nation, time=batch.time, reports=batch.reports)
-        sealed = self.node.signer.seal_bytes(fresh, self.now(), requester)
-        ev.query.reply(catchup_key(self.options.exercise, self.nation, requester), sealed)
+        for data in pieces:
+            batch = decode_payload(decode_envelope(data))
+            if not isinstance(batch, ReportBatch):
+                continue
+            fresh = ReportBatch(node=self.nation, time=batch.time, reports=batch.reports)
+            sealed = self.node.signer.seal_bytes(fresh, self.now(), requester)
+            ev.query.reply(catchup_key(self.options.exercise, self.nation, requester), sealed)
         self.counters["catchup:answered"] += 1
 
     def tick(self, t: float) -> None:
@@ -351,12 +354,14 @@ class LiveNode:
             threading.Thread(target=_warm_up, name="kizuna-warm-up", daemon=True).start()
         ex = self.options.exercise
         outgoing = self.node.on_tick(t)
+        sent_now: dict[str, list[bytes]] = {}
         for out in outgoing:
             if out.data:
                 self._session.put(envelope_key(ex, self.nation, out.recipient), out.data)
-                self.latest_sent[out.recipient] = out.data  # decoded only if someone asks
+                sent_now.setdefault(out.recipient, []).append(out.data)  # decoded only if asked
                 self.counters["sent:bytes"] += len(out.data)
                 self.counters["sent:envelopes"] += 1
+        self.latest_sent.update(sent_now)
         picture = self.node.picture(t)
         if self.recorder is not None:
             me = self.nation
