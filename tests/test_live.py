@@ -118,7 +118,9 @@ def alliance(tmp_path: Path) -> Iterator[Alliance]:
     keys = tmp_path / "keys"
     init_keys(NATIONS, keys)
     init_certificates([*NATIONS, "SIM", "VIEWER"], keys)
-    a = Alliance(tmp_path, speed=10.0, tls=keys)
+    # 5x real time: at 10x, three nodes and the simulator on a 2-core host at load ~8 fell
+    # behind their ticks and scored commonality 0.74-0.81 (0.86-0.905 at lower load).
+    a = Alliance(tmp_path, speed=5.0, tls=keys)
     try:
         yield a
     finally:
@@ -343,7 +345,7 @@ def test_three_nodes_converge_and_score_over_mutual_tls(alliance: Alliance) -> N
     for n in NATIONS:
         alliance.start_node(n)
     alliance.start_sim()
-    # 120 s of scenario at 10x is 12 s; start-up, merge and scoring take more on a busy host.
+    # 120 s of scenario at 5x is 24 s; start-up, merge and scoring take more on a busy host.
     rc = alliance.wait("SIM", timeout=120)
     assert rc == 0, alliance.log("SIM")
     for n in NATIONS:
