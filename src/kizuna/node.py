@@ -66,7 +66,6 @@ from kizuna.security.keys import NationKeys
 from kizuna.security.policy import BatchDecision, CompiledPolicy, Policies
 from kizuna.security.signing import Opened, Signer, Verifier
 from kizuna.track import MeasurementBatch, Tracker, TrackerConfig, TrackTable
-from kizuna.track.measurements import polar_to_cartesian
 from kizuna.track.motion import BallisticJ2
 
 __all__ = [
@@ -259,30 +258,42 @@ class NodeTracker:
         if self.ballistic is None or len(plots) == 0:
             self.air.ingest(plots)
             return
-        up = self.ballistic_rows(plots)
+        # The radar rows are converted to ECEF once, here: the routing needs the positions, and
+        # both trackers reuse them (MeasurementBatch.converted) instead of converting again.
+        meas = MeasurementBatch.from_plots(plots).with_converted()
+        self.air.skipped_non_radar += len(plots) - len(meas)  # as air.ingest(plots) counted
+        up = self._ballistic_mask(meas)
         if up.any():
-            self.ballistic.ingest(plots.take(up))
+            self.ballistic.ingest(meas.take(up))
         if not up.all():
-            self.air.ingest(plots.take(~up))
+            self.air.ingest(meas.take(~up))
 
     def ballistic_rows(self, plots: PlotBatch) -> npt.NDArray[np.bool_]:
         """(N,) mask of the plots that go to the ballistic tracker (rules in the docstring)."""
         up = np.zeros(len(plots), dtype=bool)
-        radar = np.flatnonzero((plots.kind == KIND_RADAR) & np.isfinite(plots.range_m))
+        radar = np.flatnonzero(plots.kind == KIND_RADAR)
         if radar.size == 0 or self.ballistic is None:
             return up
-        meas = MeasurementBatch.from_plots(plots.take(radar))
-        position, covariance = polar_to_cartesian(
-            meas.z, meas.R, meas.sensor_ecef, meas.enu_rotation
-        )
+        up[radar] = self._ballistic_mask(MeasurementBatch.from_plots(plots).with_converted())
+        return up
+
+    def _ballistic_mask(self, meas: MeasurementBatch) -> npt.NDArray[np.bool_]:
+        """(N,) mask of the rows of a converted polar batch that go to the ballistic tracker;
+        rows without a finite range stay with the air tracker."""
+        up = np.zeros(len(meas), dtype=bool)
+        ranged = np.flatnonzero(np.isfinite(meas.z[:, 0]))
+        if ranged.size == 0 or self.ballistic is None:
+            return up
+        all_position, all_covariance = meas.converted()
+        position, covariance = all_position[ranged], all_covariance[ranged]
         high = above_floor(position, covariance, self.floor_m, self.floor_sigmas)
         low = np.flatnonzero(~high)
         if low.size:
-            gated = self._in_ballistic_gate(meas.time[low], position[low], covariance[low])
+            gated = self._in_ballistic_gate(meas.time[ranged][low], position[low], covariance[low])
             self.routed_by_gate += int(gated.sum())
             high[low[gated]] = True
         self.routed_up += int(high.sum())
-        up[radar[high]] = True
+        up[ranged[high]] = True
         return up
 
     def _in_ballistic_gate(

@@ -15,11 +15,17 @@ dimension m):
 Every row carries its own time, covariance ``R`` (N, m, m), sensor index (0..63, the bit used in
 ``TrackTable.sensor_mask``) and an optional truth id (-1 when unknown or a false alarm). Polar rows
 also carry the sensor's ECEF site and the ECEF→ENU rotation at that site.
+
+A polar batch may also carry its rows converted to ECEF positions and covariances
+(:meth:`MeasurementBatch.with_converted`): a node converts each batch once to route it between
+its trackers (kizuna.node.NodeTracker), and the trackers reuse that conversion instead of
+converting each scan again. :func:`polar_to_cartesian` works row by row, so a row's converted
+values are the same whichever batch it was converted in.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Literal
 
 import numpy as np
@@ -49,9 +55,23 @@ class MeasurementBatch:
     sensor_ecef: F64  # (N, 3) sensor site (polar); zeros for Cartesian rows
     enu_rotation: F64  # (N, 3, 3) rows are the site's east, north, up unit vectors in ECEF
     truth_id: I64  # (N,) -1 when unknown / false alarm
+    # Polar rows converted to ECEF (polar_to_cartesian), when the producer already made that
+    # conversion: position (N, 3) and its covariance (N, 3, 3); None otherwise.
+    position: F64 | None = None
+    position_cov: F64 | None = None
 
     def __post_init__(self) -> None:
         n = self.time.shape[0]
+        if (self.position is None) != (self.position_cov is None):
+            raise ValueError("position and position_cov come together")
+        if self.position is not None and self.position_cov is not None:
+            if self.kind != "polar":
+                raise ValueError("converted positions belong to polar measurements")
+            if self.position.shape != (n, 3) or self.position_cov.shape != (n, 3, 3):
+                raise ValueError(
+                    f"converted positions must be ({n}, 3) and ({n}, 3, 3), got "
+                    f"{self.position.shape} and {self.position_cov.shape}"
+                )
         if self.z.ndim != 2 or self.z.shape[0] != n:
             raise ValueError(f"z must be (N, m) with N={n}, got {self.z.shape}")
         m = self.z.shape[1]
@@ -74,11 +94,30 @@ class MeasurementBatch:
 
     def take(self, idx: npt.ArrayLike) -> MeasurementBatch:
         """Rows ``idx`` (indices or a boolean mask) as a new batch."""
-        values = {
-            f.name: (getattr(self, f.name) if f.name == "kind" else getattr(self, f.name)[idx])
-            for f in fields(self)
-        }
+        values = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            values[f.name] = value if f.name == "kind" or value is None else value[idx]
         return MeasurementBatch(**values)
+
+    def with_converted(self) -> MeasurementBatch:
+        """This polar batch carrying its ECEF positions and covariances (see the module
+        docstring); :meth:`converted` then returns them without converting again."""
+        if self.kind != "polar":
+            raise ValueError("only polar measurements are converted")
+        if self.position is not None:
+            return self
+        position, covariance = polar_to_cartesian(
+            self.z, self.R, self.sensor_ecef, self.enu_rotation
+        )
+        return replace(self, position=position, position_cov=covariance)
+
+    def converted(self) -> tuple[F64, F64]:
+        """ECEF positions (N, 3) and covariances (N, 3, 3) of this polar batch: the carried
+        ones, else :func:`polar_to_cartesian`."""
+        if self.position is not None and self.position_cov is not None:
+            return self.position, self.position_cov
+        return polar_to_cartesian(self.z, self.R, self.sensor_ecef, self.enu_rotation)
 
     @staticmethod
     def cartesian(

@@ -65,7 +65,6 @@ from kizuna.track.measurements import (
     polar_h,
     polar_jacobian,
     polar_residual,
-    polar_to_cartesian,
 )
 from kizuna.track.motion import ConstantVelocity, MotionModel
 
@@ -376,9 +375,7 @@ class Tracker:
 
         # Measurement positions (for the kd-tree and initiation).
         if meas.kind == "polar":
-            meas_pos, meas_pos_cov = polar_to_cartesian(
-                meas.z, meas.R, meas.sensor_ecef, meas.enu_rotation
-            )
+            meas_pos, meas_pos_cov = meas.converted()
             log_clutter = (
                 np.log(cfg.clutter_density)
                 + 2.0 * np.log(meas.z[:, 0])
