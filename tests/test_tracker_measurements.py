@@ -221,3 +221,16 @@ def test_converted_positions_are_checked() -> None:
     cartesian = MeasurementBatch.cartesian(0.0, np.zeros((2, 3)), 1.0)
     with pytest.raises(ValueError, match="only polar"):
         cartesian.with_converted()
+
+
+def test_enu_rotation_is_bit_identical_to_pymap3d() -> None:
+    """enu_rotation computes pymap3d.ecef2enuv's arithmetic once per batch: same bits, signed
+    zeros included, over the globe and at the poles and the date line."""
+    rng = np.random.default_rng(3)
+    lat = np.concatenate([rng.uniform(-np.pi / 2, np.pi / 2, 500), [np.pi / 2, -np.pi / 2, 0.0]])
+    lon = np.concatenate([rng.uniform(-np.pi, np.pi, 500), [np.pi, -np.pi, 0.0]])
+    expected = np.empty((lat.size, 3, 3))
+    for col, unit in enumerate(np.eye(3)):
+        e, n, u = pymap3d.ecef2enuv(unit[0], unit[1], unit[2], lat, lon, deg=False)
+        expected[:, 0, col], expected[:, 1, col], expected[:, 2, col] = e, n, u
+    assert enu_rotation(lat, lon).tobytes() == expected.tobytes()

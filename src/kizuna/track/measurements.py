@@ -95,9 +95,9 @@ class MeasurementBatch:
     def take(self, idx: npt.ArrayLike) -> MeasurementBatch:
         """Rows ``idx`` (indices or a boolean mask) as a new batch."""
         values = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            values[f.name] = value if f.name == "kind" or value is None else value[idx]
+        for name in _FIELD_NAMES:
+            value = getattr(self, name)
+            values[name] = value if name == "kind" or value is None else value[idx]
         return MeasurementBatch(**values)
 
     def with_converted(self) -> MeasurementBatch:
@@ -230,20 +230,28 @@ class MeasurementBatch:
         )
 
 
+# The field names, once (dataclasses.fields() is slow next to a take() of one scan's rows).
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(MeasurementBatch))
+
+
 def enu_rotation(lat_rad: npt.ArrayLike, lon_rad: npt.ArrayLike) -> F64:
     """ECEF→ENU rotation matrices (N, 3, 3) at geodetic latitude/longitude (radians).
 
-    Built by rotating the ECEF unit vectors with pymap3d's ``ecef2enuv`` so the convention is
-    exactly pymap3d's (rows: east, north, up).
+    The convention is exactly pymap3d's ``ecef2enuv`` (rows: east, north, up): each column is
+    that function's arithmetic applied to an ECEF unit vector, term for term, so the entries are
+    bit-identical to calling it (signed zeros included; tests/test_tracker_measurements.py), but
+    the sines and cosines are computed once instead of once per column.
     """
     lat = np.atleast_1d(np.asarray(lat_rad, dtype=np.float64))
     lon = np.atleast_1d(np.asarray(lon_rad, dtype=np.float64))
+    cos_lon, sin_lon, cos_lat, sin_lat = np.cos(lon), np.sin(lon), np.cos(lat), np.sin(lat)
+    minus_sin_lon, minus_sin_lat = -sin_lon, -sin_lat
     rot = np.empty((lat.shape[0], 3, 3))
-    for col, unit in enumerate(np.eye(3)):
-        e, n, u = pymap3d.ecef2enuv(unit[0], unit[1], unit[2], lat, lon, deg=False)
-        rot[:, 0, col] = e
-        rot[:, 1, col] = n
-        rot[:, 2, col] = u
+    for col, (u, v, w) in enumerate(((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))):
+        t = cos_lon * u + sin_lon * v
+        rot[:, 0, col] = minus_sin_lon * u + cos_lon * v
+        rot[:, 1, col] = minus_sin_lat * t + cos_lat * w
+        rot[:, 2, col] = cos_lat * t + sin_lat * w
     return rot
 
 

@@ -455,10 +455,13 @@ def ecef_gravity_j2(r: F64) -> F64:
     k = GM_EARTH / (r2 * rn)
     j = 1.5 * J2_EARTH * A_EARTH**2 / r2
     zz = 5.0 * z * z / r2
+    # The common factors are computed once (same operations in the same order: same bits).
+    minus_k = -k
+    equatorial = 1.0 + j * (1.0 - zz)
     out = np.empty_like(r)
-    out[..., 0] = -k * x * (1.0 + j * (1.0 - zz))
-    out[..., 1] = -k * y * (1.0 + j * (1.0 - zz))
-    out[..., 2] = -k * z * (1.0 + j * (3.0 - zz))
+    out[..., 0] = minus_k * x * equatorial
+    out[..., 1] = minus_k * y * equatorial
+    out[..., 2] = minus_k * z * (1.0 + j * (3.0 - zz))
     return out
 
 
