@@ -282,6 +282,12 @@ class Tracker:
     # ------------------------------------------------------------------ scans and replay
 
     def _split_scans(self, batch: MeasurementBatch) -> list[_Scan]:
+        t0, sensor0 = batch.time[0], batch.sensor_index[0]
+        if np.all(batch.time == t0) and np.all(batch.sensor_index == sensor0):
+            # One sensor at one time (a node's usual batch): the stable sort below would keep
+            # every row in place, so the scan is the batch as it is.
+            self._sequence += 1
+            return [_Scan(float(t0), self._sequence - 1, batch)]
         order = np.lexsort((batch.sensor_index, batch.time))
         t = batch.time[order]
         sensor = batch.sensor_index[order]
