@@ -50,10 +50,14 @@ def request_address_independent_numpy() -> bool:
 
 def numpy_is_address_independent() -> bool:
     """True when the imported numpy uses no AVX-512 float kernels (so reruns are bit-identical)."""
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as features  # numpy ≥ 2
-    except ImportError:  # numpy 1.26
-        from numpy.core._multiarray_umath import __cpu_features__ as features
+    import importlib
+
+    import numpy as np
+
+    # The private module moved in numpy 2 (numpy.core → numpy._core); both expose the table.
+    where = "numpy.core" if np.__version__.startswith("1.") else "numpy._core"
+    umath = importlib.import_module(f"{where}._multiarray_umath")
+    features: dict[str, bool] = umath.__cpu_features__
     # A feature disabled through the environment reads as False here. The float64 SVML loops
     # dispatch on AVX512_SKX (which needs AVX512F); the later targets (e.g. AVX512_SPR, which
     # numpy 1.26 cannot disable) only add float16 kernels.
