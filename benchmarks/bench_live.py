@@ -281,7 +281,9 @@ def run(n: int, port: int, profile: bool) -> dict[str, float]:
                                       time.time()))  # fmt: skip
                 else:
                     ticks[-1]["baseline_put"] = time.time()
-                    link.put(SIDE_KEY.format(ex=exercise), jpn.latest_sent.get("USA", b""))
+                    # the tick's envelope bytes (all pieces of a split batch) as one sample
+                    pieces = jpn.latest_sent.get("USA", [])
+                    link.put(SIDE_KEY.format(ex=exercise), b"".join(pieces))
             t = n_ticks * interval
             time.sleep(1.0)
             clock_pub.put(encode_clock(Clock(start_unix, 1.0, scenario.duration_s, True)))
