@@ -454,7 +454,10 @@ def test_a_renumbered_threat_shows_once_with_its_whole_history(tmp_path: Path) -
         table.schema.get_field_index("threat_track_number"),
         table.schema.field("threat_track_number"),
         pa.array(numbers, table.schema.field("threat_track_number").type),
-    ).append_column("replaces", pa.array(replaces, pa.string()))
+    )
+    table = table.set_column(
+        table.schema.get_field_index("replaces"), "replaces", pa.array(replaces, pa.string())
+    )
     pq.write_table(table, path)
     store = PictureStore(tmp_path)
     early = store.warnings_at("JPN", min(table.column("time").to_pylist()))

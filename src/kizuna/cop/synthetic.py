@@ -27,26 +27,6 @@ JPN_ONLY_EVERY = 5
 SHARED_LABEL = "UNCLASSIFIED REL TO JPN,USA"
 JPN_LABEL = "UNCLASSIFIED REL TO JPN"
 BALLISTIC_TRACK = 10_000  # track 0 of the set is a hostile ballistic missile
-WARNINGS_SCHEMA = pa.schema(
-    [
-        ("time", pa.float64()),
-        ("nation", pa.string()),
-        ("issuer", pa.string()),
-        ("threat_track_number", pa.int64()),
-        ("revision", pa.int64()),
-        ("status", pa.string()),
-        ("launch_time", pa.float64()),
-        ("impact_x", pa.float64()),
-        ("impact_y", pa.float64()),
-        ("impact_z", pa.float64()),
-        ("semi_major_m", pa.float64()),
-        ("semi_minor_m", pa.float64()),
-        ("orientation_rad", pa.float64()),
-        ("impact_time", pa.float64()),
-        ("endangered_assets", pa.string()),
-        ("label", pa.string()),
-    ]
-)
 
 
 def write_synthetic_recording(
@@ -118,7 +98,10 @@ def write_synthetic_recording(
 def _write_warnings(out: Path, times: tuple[float, ...]) -> None:
     """Two revisions per nation for the ballistic track: a wide first estimate at the second
     time, a tighter one at the third, both around Kanazawa (an asset of small-bilateral)."""
+    from kizuna.c2.node_warnings import WARNINGS_SCHEMA  # the real recording's schema
+
     rows: dict[str, list[object]] = {f.name: [] for f in WARNINGS_SCHEMA}
+    unknown = float("nan")  # launch point: not part of this made-up warning
     impact = pymap3d.geodetic2ecef(36.6, 136.7, 0.0)
     revisions = [(times[min(1, len(times) - 1)], 0, "new", 60_000.0, 25_000.0)]
     if len(times) > 2:
@@ -126,8 +109,9 @@ def _write_warnings(out: Path, times: tuple[float, ...]) -> None:
     for nation in ("USA", "JPN"):
         for t, revision, status, major, minor in revisions:
             row = (
-                t, nation, "USA", BALLISTIC_TRACK, revision, status, 0.0, *impact, major, minor,
-                math.radians(110.0), t + 400.0, "Kanazawa", SHARED_LABEL,
+                t, nation, "USA", BALLISTIC_TRACK, revision, status, 0.0, unknown, unknown,
+                unknown, *impact, major, minor, math.radians(110.0), t + 400.0, "Kanazawa",
+                SHARED_LABEL, "",
             )  # fmt: skip
             for name, value in zip(rows, row, strict=True):
                 rows[name].append(value)
