@@ -588,3 +588,35 @@ def test_line_of_sight_radar_honours_a_blind_min_range() -> None:
     assert np.array_equal(
         np.unique(scan_ids(RadarModel.from_sensor(sensor, 0), pose, ecef, 20)), [1]
     )
+
+
+def test_pose_caches_give_the_bits_of_the_plain_calls() -> None:
+    """A fixed site's ENU frame and ellipsoidal height are computed once per pose; scans must
+    see exactly what ecef_to_aer / earth_blocks_los compute from scratch."""
+    from kizuna.geo import FOUR_THIRDS, earth_blocks_los
+
+    gen = np.random.default_rng(21)
+    for pose in (
+        pose_of(radar(site=Point(lat_deg=35.0, lon_deg=135.0, alt_m=30.0))),
+        SensorPose.from_ecef(geodetic_to_ecef(0.3, -2.0, 9000.0)),
+    ):
+        targets = geodetic_to_ecef(
+            pose.lat_rad + gen.uniform(-0.3, 0.3, 500),
+            pose.lon_rad + gen.uniform(-0.3, 0.3, 500),
+            gen.uniform(-100.0, 3e5, 500),
+        )
+        got = pose.aer(targets)
+        expected = ecef_to_aer(targets, pose.lat_rad, pose.lon_rad, pose.alt_m)
+        for a, b in zip(got, expected, strict=True):
+            assert a.tobytes() == b.tobytes()
+        _, _, h = ecef_to_geodetic(targets)
+        assert pose.ecef_height_m == ecef_to_geodetic(pose.ecef)[2]
+        blocked = earth_blocks_los(pose.ecef, targets, refraction_k=FOUR_THIRDS)
+        given_heights = earth_blocks_los(
+            pose.ecef,
+            targets,
+            refraction_k=FOUR_THIRDS,
+            a_height_m=pose.ecef_height_m,
+            b_height_m=h,
+        )
+        assert np.array_equal(blocked, given_heights) and 0 < blocked.sum() < blocked.size

@@ -14,6 +14,7 @@ import pytest
 from kizuna import geo
 from kizuna.errors import InputError
 from kizuna.scenario import Scenario
+from kizuna.sim.ballistic import FlightTable
 from kizuna.sim.routes import RouteSet
 from kizuna.sim.truth import (
     KIND_AIRCRAFT,
@@ -235,6 +236,32 @@ def test_truth_lifetimes(truth: Truth) -> None:
     # Midcourse after burnout.
     mid = truth.at(50.0 + 400.0)
     assert mid.phase[mid.object_id == 1].tolist() == [PHASE_MIDCOURSE]
+
+
+def test_flight_table_is_scipy_dense_output_bit_for_bit(truth: Truth) -> None:
+    """The truth evaluates every missile in flight in one pass (FlightTable); it must give the
+    very bits of each trajectory's scipy OdeSolution (state_at), at step boundaries, burnout,
+    launch, impact and out-of-range (clamped) times too."""
+    traj = truth.trajectory(1)
+    table = FlightTable([traj, traj])
+    boost, coast = traj._flight.boost, traj._flight.coast
+    rng = np.random.default_rng(5)
+    times = np.concatenate(
+        [
+            [0.0, traj.burn_time, np.nextafter(traj.burn_time, 0.0), traj.impact_time],
+            [-1.0, traj.impact_time + 3.0],
+            boost.ts,
+            coast.ts,
+            0.5 * (coast.ts[1:] + coast.ts[:-1]),
+            rng.uniform(0.0, traj.impact_time, 200),
+        ]
+    )
+    pos, vel, phase = table.states_at([k % 2 for k in range(times.size)], times.tolist())
+    for k, t in enumerate(times):
+        p, v, ph = traj.state_at(float(t))
+        assert pos[k].tobytes() == p.tobytes() and vel[k].tobytes() == v.tobytes(), t
+        assert phase[k] == ph
+    assert set(phase.tolist()) == {PHASE_BOOST, PHASE_MIDCOURSE}
 
 
 def test_truth_aircraft_flies_at_its_speed(truth: Truth) -> None:

@@ -137,14 +137,26 @@ def ecef_to_enu_matrix(lat_rad: ArrayLike, lon_rad: ArrayLike) -> F64:
     return np.stack([east, north, up], axis=-2)
 
 
+def enu_frame(site_lat: ArrayLike, site_lon: ArrayLike, site_alt: ArrayLike) -> tuple[F64, F64]:
+    """A geodetic site's ECEF position (..., 3) and ECEF → ENU rotation (..., 3, 3).
+
+    What :func:`ecef_to_enu` and :func:`ecef_to_aer` compute for their site on every call; a
+    sensor that scans from the same site many times computes it once
+    (:func:`ecef_to_aer_in_frame`).
+    """
+    return geodetic_to_ecef(site_lat, site_lon, site_alt), ecef_to_enu_matrix(site_lat, site_lon)
+
+
 def ecef_to_enu(
     target_ecef: ArrayLike, site_lat: ArrayLike, site_lon: ArrayLike, site_alt: ArrayLike
 ) -> F64:
     """Target ECEF (..., 3) → local ENU (..., 3) metres relative to the geodetic site."""
-    site = geodetic_to_ecef(site_lat, site_lon, site_alt)
-    d = np.asarray(target_ecef, float) - site
-    rot = ecef_to_enu_matrix(site_lat, site_lon)
-    return np.einsum("...ij,...j->...i", rot, d)
+    return _enu_in_frame(target_ecef, *enu_frame(site_lat, site_lon, site_alt))
+
+
+def _enu_in_frame(target_ecef: ArrayLike, site_ecef: F64, rotation: F64) -> F64:
+    d = np.asarray(target_ecef, float) - site_ecef
+    return np.einsum("...ij,...j->...i", rotation, d)
 
 
 def ecef_to_aer(
@@ -154,7 +166,15 @@ def ecef_to_aer(
 
     ``target_ecef`` is (..., 3); the site (geodetic, rad/m) is a scalar or broadcasts with it.
     """
-    enu = ecef_to_enu(target_ecef, site_lat, site_lon, site_alt)
+    return ecef_to_aer_in_frame(target_ecef, *enu_frame(site_lat, site_lon, site_alt))
+
+
+def ecef_to_aer_in_frame(
+    target_ecef: ArrayLike, site_ecef: F64, rotation: F64
+) -> tuple[F64, F64, F64]:
+    """:func:`ecef_to_aer` from a site given by its :func:`enu_frame` (same results, bit for
+    bit: it is the same code)."""
+    enu = _enu_in_frame(target_ecef, site_ecef, rotation)
     e, n, u = enu[..., 0], enu[..., 1], enu[..., 2]
     horizontal = np.hypot(e, n)
     az = np.mod(np.arctan2(e, n), 2.0 * np.pi)
@@ -206,6 +226,8 @@ def earth_blocks_los(
     b_ecef: ArrayLike,
     refraction_k: float | None = None,
     tolerance_m: float = 1.0,
+    a_height_m: ArrayLike | None = None,
+    b_height_m: ArrayLike | None = None,
 ) -> npt.NDArray[np.bool_]:
     """True where the straight line from ``a`` to ``b`` (each (..., 3), broadcasting) is blocked.
 
@@ -221,6 +243,9 @@ def earth_blocks_los(
 
     A segment that grazes the surface within ``tolerance_m`` (e.g. a site standing on the
     ground) is not counted as blocked.
+
+    ``a_height_m`` / ``b_height_m``: the ends' ellipsoidal heights when the caller already has
+    them from :func:`ecef_to_geodetic` (the refracted model needs them); computed otherwise.
     """
     a = np.asarray(a_ecef, float)
     b = np.asarray(b_ecef, float)
@@ -229,8 +254,8 @@ def earth_blocks_los(
         pa, pb = a * scale, b * scale
         radius = 1.0 - tolerance_m / WGS84_A
         return _segment_dips_below(pa, pb, radius)
-    _, _, ha = ecef_to_geodetic(a)
-    _, _, hb = ecef_to_geodetic(b)
+    ha = ecef_to_geodetic(a)[2] if a_height_m is None else np.asarray(a_height_m, float)
+    hb = ecef_to_geodetic(b)[2] if b_height_m is None else np.asarray(b_height_m, float)
     ua = a / np.linalg.norm(a, axis=-1, keepdims=True)
     ub = b / np.linalg.norm(b, axis=-1, keepdims=True)
     # Central angle by atan2 of |cross| and dot: accurate for small and large angles alike.

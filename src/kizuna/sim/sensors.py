@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -78,8 +79,9 @@ from kizuna.geo import (
     EARTH_MEAN_RADIUS_M,
     FOUR_THIRDS,
     earth_blocks_los,
-    ecef_to_aer,
+    ecef_to_aer_in_frame,
     ecef_to_geodetic,
+    enu_frame,
     radar_horizon_m,
 )
 from kizuna.plots import F64, I64, KIND_RADAR, KIND_SPACE_IR, PlotBatch
@@ -195,6 +197,25 @@ class SensorPose:
         lat, lon, alt = ecef_to_geodetic(p)
         return SensorPose(p, float(lat), float(lon), float(alt))
 
+    # A fixed site keeps one pose for the whole run: what every scan would recompute from it is
+    # computed once, on first use (cached_property writes the instance dict, which a frozen
+    # dataclass allows).
+    @cached_property
+    def enu_frame(self) -> tuple[F64, F64]:
+        """ECEF site and ECEF → ENU rotation, as :func:`kizuna.geo.ecef_to_aer` derives them
+        from (lat, lon, alt)."""
+        return enu_frame(self.lat_rad, self.lon_rad, self.alt_m)
+
+    @cached_property
+    def ecef_height_m(self) -> F64:
+        """Ellipsoidal height of ``ecef`` by :func:`kizuna.geo.ecef_to_geodetic` (not always
+        the bits of ``alt_m``, which a fixed site takes from the scenario)."""
+        return ecef_to_geodetic(self.ecef)[2]
+
+    def aer(self, target_ecef: F64) -> tuple[F64, F64, F64]:
+        """Targets' (az, el, range) from this pose: ``ecef_to_aer(target, lat, lon, alt)``."""
+        return ecef_to_aer_in_frame(target_ecef, *self.enu_frame)
+
 
 # ---------------------------------------------------------------------------------------------
 # Radar
@@ -263,7 +284,7 @@ class RadarModel:
 
     def coverage(self, pose: SensorPose, target_ecef: F64) -> tuple[BoolArray, F64, F64, F64]:
         """Which targets (M, 3) are in coverage, and their true (az, el, range)."""
-        az, el, rng = ecef_to_aer(target_ecef, pose.lat_rad, pose.lon_rad, pose.alt_m)
+        az, el, rng = pose.aer(target_ecef)
         visible = (rng >= self.min_range_m) & (rng <= self.max_range_m) & self.in_azimuth_fov(az)
         idx = np.flatnonzero(visible)
         if idx.size:
@@ -288,7 +309,11 @@ class RadarModel:
             check = keep & ((el_k < 0.0) | (pose.alt_m < 0.0))
             if check.any():
                 keep[check] = ~earth_blocks_los(
-                    pose.ecef, candidates[check], refraction_k=FOUR_THIRDS
+                    pose.ecef,
+                    candidates[check],
+                    refraction_k=FOUR_THIRDS,
+                    a_height_m=pose.ecef_height_m,
+                    b_height_m=h_target[check],
                 )
             visible[idx] = keep
         return visible, az, el, rng
@@ -388,7 +413,7 @@ class OthRadarModel(RadarModel):
     def coverage(self, pose: SensorPose, target_ecef: F64) -> tuple[BoolArray, F64, F64, F64]:
         """Targets (M, 3) in the range band, in the sector and below the ceiling, with their
         true (az, geometric el, slant range). No horizon test: sky-wave propagation."""
-        az, el, rng = ecef_to_aer(target_ecef, pose.lat_rad, pose.lon_rad, pose.alt_m)
+        az, el, rng = pose.aer(target_ecef)
         visible = (rng >= self.min_range_m) & (rng <= self.max_range_m) & self.in_azimuth_fov(az)
         idx = np.flatnonzero(visible)
         if idx.size:
@@ -436,7 +461,7 @@ class SpaceIrModel:
         self, pose: SensorPose, target_ecef: F64, target_is_boosting: BoolArray
     ) -> tuple[BoolArray, F64, F64]:
         """Which targets are seen (boosting and in line of sight) and their true (az, el)."""
-        az, el, _ = ecef_to_aer(target_ecef, pose.lat_rad, pose.lon_rad, pose.alt_m)
+        az, el, _ = pose.aer(target_ecef)
         visible = np.asarray(target_is_boosting, bool).copy()
         idx = np.flatnonzero(visible)
         if idx.size:

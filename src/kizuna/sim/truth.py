@@ -25,7 +25,12 @@ from kizuna.errors import InputError, Problem
 from kizuna.geo import EARTH_MEAN_RADIUS_M, ecef_to_geodetic, ground_distance_m
 from kizuna.plots import F64, I32, I64
 from kizuna.scenario import Scenario, Threat
-from kizuna.sim.ballistic import BallisticTrajectory, default_burn_time_s, solve_ballistic
+from kizuna.sim.ballistic import (
+    BallisticTrajectory,
+    FlightTable,
+    default_burn_time_s,
+    solve_ballistic,
+)
 from kizuna.sim.routes import RouteSet
 
 if TYPE_CHECKING:
@@ -100,14 +105,15 @@ class Truth:
             raise InputError(problems)
         self._route_ids: I64 = np.array(route_ids, np.int64)
         self._routes = RouteSet(waypoints, np.array(speeds), np.array(starts))
+        self._flights = FlightTable(self._ballistic)
 
     def at(self, t: float) -> TruthState:
         """Every object alive at time ``t`` (seconds since the scenario epoch)."""
         pos, vel, active = self._routes.state_at(t)
         in_flight = [
-            (oid, t - launch, traj)
-            for oid, launch, traj in zip(
-                self._ballistic_ids, self._launch_time, self._ballistic, strict=True
+            (k, oid, t - launch)
+            for k, (oid, launch, traj) in enumerate(
+                zip(self._ballistic_ids, self._launch_time, self._ballistic, strict=True)
             )
             if 0.0 <= t - launch <= traj.impact_time
         ]
@@ -132,12 +138,14 @@ class Truth:
         all_pos[self._route_ids] = pos
         all_vel[self._route_ids] = vel
         alive[self._route_ids] = active
-        for oid, since, traj in in_flight:
-            p, v, ph = traj.state_at(since)
-            all_pos[oid] = p
-            all_vel[oid] = v
-            phase[oid] = int(ph)
-            alive[oid] = True
+        flying = [oid for _, oid, _ in in_flight]
+        p, v, ph = self._flights.states_at(
+            [k for k, _, _ in in_flight], [s for _, _, s in in_flight]
+        )
+        all_pos[flying] = p
+        all_vel[flying] = v
+        phase[flying] = ph
+        alive[flying] = True
         ids = np.flatnonzero(alive).astype(np.int64)
         return TruthState(
             time=float(t),
