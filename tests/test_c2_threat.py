@@ -69,6 +69,46 @@ def _prediction(lat: float, lon: float, sigma_m: float, time: float) -> ImpactPr
     )
 
 
+def test_disc_probability_skips_only_pairs_it_can_decide_exactly() -> None:
+    """Pairs far outside (or deep inside) a disc are answered 0 (or 1) without the points; the
+    result must be the point-by-point fraction bit for bit, also for pairs just beyond the
+    bound, degenerate covariances and broadcasting shapes."""
+    from kizuna.c2.threat import _standard_normal_points
+
+    rng = np.random.default_rng(8)
+    n = 3000
+    sigma = np.exp(rng.uniform(np.log(10.0), np.log(1e5), (n, 2)))
+    corr = rng.uniform(-0.99, 0.99, n)
+    cov = np.empty((n, 2, 2))
+    cov[:, 0, 0], cov[:, 1, 1] = sigma[:, 0] ** 2, sigma[:, 1] ** 2
+    cov[:, 0, 1] = cov[:, 1, 0] = corr * sigma[:, 0] * sigma[:, 1]
+    cov[:5] = 0.0  # degenerate: a point mass
+    radius = np.exp(rng.uniform(np.log(100.0), np.log(1e5), n))
+    distance = np.exp(rng.uniform(np.log(1.0), np.log(2e6), n))
+    angle = rng.uniform(0.0, 2 * np.pi, n)
+    mean = distance[:, None] * np.column_stack([np.cos(angle), np.sin(angle)])
+
+    def every_point(m, c, r):  # the method without the shortcut
+        u = _standard_normal_points()
+        a = np.sqrt(np.maximum(c[..., 0, 0], 1e-12))
+        b = c[..., 1, 0] / a
+        d = np.sqrt(np.maximum(c[..., 1, 1] - b * b, 1e-12))
+        x = m[..., None, 0] + a[..., None] * u[:, 0]
+        y = m[..., None, 1] + b[..., None] * u[:, 0] + d[..., None] * u[:, 1]
+        return (x * x + y * y <= (r * r)[..., None]).mean(axis=-1)
+
+    got = disc_probability(mean, cov, radius)
+    expected = every_point(mean, cov, radius)
+    assert got.tobytes() == expected.tobytes()
+    assert 0 < np.sum(got == 0.0) < n and np.sum(got == 1.0) > 0 and np.sum((got > 0) & (got < 1))
+    # (N, A) broadcasting as ballistic_threats calls it.
+    m2 = mean[:60].reshape(6, 10, 2)
+    c2 = np.broadcast_to(cov[:6, None], (6, 10, 2, 2))
+    got2 = disc_probability(m2, c2, radius[:10])
+    assert got2.shape == (6, 10)
+    assert got2.tobytes() == every_point(m2, c2, radius[:10]).tobytes()
+
+
 def test_ballistic_impact_on_an_asset_endangers_it_and_ranks_by_priority() -> None:
     pred = _prediction(35.0, 139.0, 3_000.0, time=400.0)
     pairs = ballistic_threats(pred, now=100.0, assets=_assets(), threat_ids=[7])
