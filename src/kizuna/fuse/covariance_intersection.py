@@ -108,6 +108,11 @@ def _maximise_log_sum(lam: F64, iterations: int = 40) -> F64:
     steps near the root; where Newton steps keep leaving the bracket (ill-conditioned pairs) the
     bisection steps alone shrink it by 2⁻⁴⁰ in 40 iterations.
     1 + ωλ > 0 on [0, 1] because both end points are positive definite (λ > −1).
+
+    Two implementations of the same iteration give the same bits: per row with Python floats
+    (:func:`_newton_row`, for the few rows of a tick: numpy's per-call overhead dominated it,
+    about 25 array operations per step for ~8 rows) and batched over rows with numpy
+    (:func:`_newton_rows`, for many rows, e.g. a 1,000-track picture).
     """
     d0 = lam.sum(axis=1)  # f'(0)
     d1 = (lam / (1.0 + lam)).sum(axis=1)  # f'(1)
@@ -116,6 +121,56 @@ def _maximise_log_sum(lam: F64, iterations: int = 40) -> F64:
     if not interior.any():
         return w
     L = lam[interior]
+    if L.shape[1] == 6 and L.shape[0] <= _SCALAR_ROWS:
+        try:
+            w[interior] = [_newton_row(row, iterations) for row in L.tolist()]
+            return w
+        except ZeroDivisionError:  # 1 + ωλ rounded to 0: let numpy give its inf/nan instead
+            pass
+    w[interior] = _newton_rows(L, iterations)
+    return w
+
+
+# Up to this many interior rows the per-row Python iteration is cheaper than the batched numpy
+# one (measured in benchmarks/bench_fuse.py: numpy costs ~25 array operations per step whatever
+# the row count, Python ~1 µs per row and step).
+_SCALAR_ROWS = 64
+
+
+def _newton_row(lam: list[float], iterations: int) -> float:
+    """:func:`_newton_rows` for one row of six λ, in Python floats, bit for bit.
+
+    Same IEEE-754 operations in the same order: numpy evaluates ``L / (1 + x L)`` element by
+    element and sums a row of a (K, 6) array from left to right (pinned by
+    tests/test_fuse_speedpaths.py), and ``min(h, c)`` equals ``np.minimum(h, c)`` including a
+    NaN ``h``.
+    """
+    l0, l1, l2, l3, l4, l5 = lam
+    x, a, b = 0.5, 0.0, 1.0
+    for _ in range(iterations):
+        q0 = l0 / (1.0 + x * l0)
+        q1 = l1 / (1.0 + x * l1)
+        q2 = l2 / (1.0 + x * l2)
+        q3 = l3 / (1.0 + x * l3)
+        q4 = l4 / (1.0 + x * l4)
+        q5 = l5 / (1.0 + x * l5)
+        g = q0 + q1 + q2 + q3 + q4 + q5  # f'(x)
+        h = -(q0 * q0 + q1 * q1 + q2 * q2 + q3 * q3 + q4 * q4 + q5 * q5)  # f''(x) < 0
+        if g > 0:
+            a_next, b_next = x, b
+        else:
+            a_next, b_next = a, x
+        newton = x - g / min(h, -1e-300)
+        x_next = newton if a_next < newton < b_next else 0.5 * (a_next + b_next)
+        if x_next == x and a_next == a and b_next == b:
+            return x  # a fixed point: every further step gives the same bits
+        x, a, b = x_next, a_next, b_next
+    return x
+
+
+def _newton_rows(L: F64, iterations: int) -> F64:
+    """The safeguarded Newton iteration of :func:`_maximise_log_sum`, batched over rows of
+    ``L`` (K, n), all of whose optima are interior."""
     a = np.zeros(L.shape[0])
     b = np.ones(L.shape[0])
     x = np.full(L.shape[0], 0.5)
@@ -142,8 +197,7 @@ def _maximise_log_sum(lam: F64, iterations: int = 40) -> F64:
             if active.size == 0:
                 break
     result[active] = x
-    w[interior] = result
-    return w
+    return result
 
 
 def covariance_intersection(
