@@ -12,7 +12,8 @@ exact one: the price is a few more candidate pairs (resolved by the assignment b
 missed true pair. The states must be at a common time (predict first).
 
 Scaling: a kd-tree on positions (scipy ``cKDTree``) pre-gates candidate pairs within a radius
-large enough to contain the χ² gate, so cost grows near-linearly with the number of tracks; the
+large enough to contain the χ² gate, so cost grows near-linearly with the number of tracks
+(for few tracks every pair's distance is tested at once instead: same pairs, less overhead); the
 bipartite candidate graph is split into connected clusters
 (``scipy.sparse.csgraph.connected_components``), and each cluster is solved optimally one-to-one
 with ``scipy.optimize.linear_sum_assignment`` on d² (global nearest neighbour).
@@ -34,6 +35,9 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 _NOT_GATED = 1e12  # cost of a pair outside the gate inside a cluster's cost matrix
+# Up to this many (A, B) pairs the position pre-gate tests every pair instead of a kd-tree
+# (benchmarks/bench_fuse.py: the tree's build and per-row hit lists cost more below it).
+_DENSE_PAIRS = 65_536
 
 
 def chi2_gate(probability: float, dims: int = 6) -> float:
@@ -80,13 +84,24 @@ def candidate_pairs(xa: F64, Pa: F64, xb: F64, Pb: F64, gate: float) -> Pairs:
     ta = np.trace(Pa[:, :3, :3], axis1=1, axis2=2)
     tb = np.trace(Pb[:, :3, :3], axis1=1, axis2=2)
     radius = np.sqrt(gate) * np.sqrt(ta + tb.max())
-    tree = cKDTree(xb[:, :3])
-    hits = tree.query_ball_point(xa[:, :3], r=radius)
-    counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=na)
-    if counts.sum() == 0:
-        return _empty_pairs()
-    ia = np.repeat(np.arange(na, dtype=np.int64), counts)
-    ib = np.fromiter((j for h in hits for j in h), dtype=np.int64, count=int(counts.sum()))
+    if na * nb <= _DENSE_PAIRS:
+        # Few tracks (a tick of an exercise: tens): every pair's position distance at once is
+        # cheaper than building and querying a tree. Same pre-gate sphere, so the same pairs
+        # reach the χ² test (a pair on the sphere itself is far outside the χ² gate anyway).
+        diff = xa[:, None, :3] - xb[None, :, :3]
+        within = np.einsum("ijk,ijk->ij", diff, diff) <= (radius * radius)[:, None]
+        ia, ib = np.nonzero(within)
+        if ia.size == 0:
+            return _empty_pairs()
+        ia, ib = ia.astype(np.int64), ib.astype(np.int64)
+    else:
+        tree = cKDTree(xb[:, :3])
+        hits = tree.query_ball_point(xa[:, :3], r=radius)
+        counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=na)
+        if counts.sum() == 0:
+            return _empty_pairs()
+        ia = np.repeat(np.arange(na, dtype=np.int64), counts)
+        ib = np.fromiter((j for h in hits for j in h), dtype=np.int64, count=int(counts.sum()))
     d2 = statistical_distance(xa[ia], Pa[ia], xb[ib], Pb[ib])
     keep = d2 <= gate
     return Pairs(ia[keep], ib[keep], d2[keep])

@@ -152,6 +152,20 @@ class Entry:
     remote_keys: list[tuple[str, int]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _RemoteTable:
+    """The stored remote reports as arrays, predicted to one time (see Fuser._predicted_remote)."""
+
+    key: tuple[float, int]  # (time, remote store version)
+    keys: list[tuple[str, int]]  # sorted (sender, number as reported)
+    index: dict[tuple[str, int], int]
+    entries: list[RemoteEntry]
+    times: F64  # report times of validity
+    quality: I64
+    state: F64  # (R, 6) predicted
+    covariance: F64  # (R, 6, 6) predicted
+
+
 def geocentric_altitude(position: F64) -> F64:
     """Height above the WGS84 ellipsoid along the geocentric radius (approximation, metres)."""
     r = np.linalg.norm(position, axis=-1)
@@ -201,6 +215,11 @@ class Fuser:
         # because a node asks for the same picture more than once per tick (c2, recorder).
         self._changes = 0
         self._picture_cache: tuple[tuple[float, int], Picture] | None = None
+        # Predictions to a time, shared by check() and picture() of one tick: the local ones
+        # per local snapshot, the remote ones per version of the remote store.
+        self._remote_version = 0
+        self._remote_prediction: _RemoteTable | None = None
+        self._local_prediction: tuple[float, F64, F64, F64, F64, F64] | None = None
 
     # -- inputs ---------------------------------------------------------------------------
     def set_local(self, tracks: LocalTracks) -> None:
@@ -221,6 +240,7 @@ class Fuser:
         if old is not None and old.report.time > report.time:
             return  # an older state arriving late: keep the newer one
         self._changes += 1
+        self._remote_version += 1
         self.remote[key] = RemoteEntry(
             report,
             int(report.track_number),
@@ -244,9 +264,11 @@ class Fuser:
                 report, int(report.track_number), states[k], covariances[k], now
             )
         self._changes += 1
+        self._remote_version += 1
 
     def on_drop(self, drop: TrackDrop) -> None:
         self._changes += 1
+        self._remote_version += 1
         survivor = parse_merge_reason(drop.reason)
         # The sender re-reports under the survivor; the old key would only double count.
         if survivor is not None and self.numbering.merge(int(drop.track_number), survivor):
@@ -254,11 +276,72 @@ class Fuser:
         self.remote.pop((drop.node, int(drop.track_number)), None)
 
     # -- helpers --------------------------------------------------------------------------
+    def _drop_stale(self, t: float) -> None:
+        stale = self.config.stale_after_s
+        gone = [k for k, e in self.remote.items() if t - e.received > stale]
+        for key in gone:
+            del self.remote[key]
+        if gone:
+            self._remote_version += 1
+
+    def _predicted_local(self, t: float) -> tuple[F64, F64]:
+        """Every local track predicted to ``t`` (computed once per local kinematics and time:
+        ``check`` and ``picture`` of a tick share it; the node's label-only ``set_local`` in
+        between keeps the arrays)."""
+        loc = self.local
+        cached = self._local_prediction
+        if (
+            cached is not None
+            and cached[0] == t
+            and _same_array(cached[1], loc.time)
+            and _same_array(cached[2], loc.state)
+            and _same_array(cached[3], loc.covariance)
+        ):
+            return cached[4], cached[5]
+        # The CV prediction works row by row (element-wise), so predicting local and remote
+        # rows in separate calls gives the same bits as one stacked call.
+        state, cov = self._cv.predict(loc.state, loc.covariance, np.maximum(t - loc.time, 0.0))
+        # Copies of the inputs, compared by value: safe even if a caller reuses its arrays.
+        self._local_prediction = (
+            t, loc.time.copy(), loc.state.copy(), loc.covariance.copy(), state, cov,
+        )  # fmt: skip
+        return state, cov
+
+    def _predicted_remote(self, t: float) -> _RemoteTable:
+        """Every stored remote report, in key order, predicted to ``t`` (once per remote
+        store version and time)."""
+        cached = self._remote_prediction
+        if cached is not None and cached.key == (t, self._remote_version):
+            return cached
+        keys = sorted(self.remote)
+        entries = [self.remote[k] for k in keys]
+        n = len(entries)
+        times = np.array([e.report.time for e in entries], dtype=np.float64)
+        quality = np.array([e.report.quality for e in entries], dtype=np.int64)
+        if n:
+            state, cov = self._cv.predict(
+                np.array([e.state for e in entries], dtype=np.float64),
+                np.array([e.covariance for e in entries], dtype=np.float64),
+                np.maximum(t - times, 0.0),
+            )
+        else:
+            state, cov = np.zeros((0, 6)), np.zeros((0, 6, 6))
+        table = _RemoteTable(
+            (t, self._remote_version),
+            keys,
+            {k: i for i, k in enumerate(keys)},
+            entries,
+            times,
+            quality,
+            state,
+            cov,
+        )
+        self._remote_prediction = table
+        return table
+
     def _entries(self, t: float, *, for_picture: bool) -> Entry:
         """Numbered local tracks and fresh remote entries, predicted to ``t``."""
-        cfg = self.config
-        for key in [k for k, e in self.remote.items() if t - e.received > cfg.stale_after_s]:
-            del self.remote[key]
+        self._drop_stale(t)
         resolve = self.numbering.resolve
         loc = self.local
         numbered = self.local_number
@@ -269,44 +352,42 @@ class Fuser:
         else:
             l_rows = list(range(len(ids)))
             l_num = [resolve(numbered[tid]) if tid in numbered else -1 for tid in ids]
+        remote = self._predicted_remote(t)
         # One remote entry per (sender, resolved number): the newest state.
-        best: dict[tuple[str, int], tuple[str, int]] = {}
-        for key in sorted(self.remote):
-            entry = self.remote[key]
+        best: dict[tuple[str, int], int] = {}
+        excluded = self._excluded if for_picture else None
+        times = remote.times.tolist()
+        for i, (key, entry) in enumerate(zip(remote.keys, remote.entries, strict=True)):
             rkey = (key[0], resolve(entry.number))
-            if for_picture and rkey in self._excluded:
+            if excluded and rkey in excluded:
                 continue
             cur = best.get(rkey)
-            if cur is None or self.remote[cur].report.time < entry.report.time:
-                best[rkey] = key
-        r_keys = [best[k] for k in sorted(best)]
-        r_num = [resolve(self.remote[k].number) for k in r_keys]
+            if cur is None or times[cur] < times[i]:
+                best[rkey] = i
+        r_idx = [best[k] for k in sorted(best)]
+        r_keys = [remote.keys[i] for i in r_idx]
+        r_num = [resolve(remote.entries[i].number) for i in r_idx]
         n_l, n_r = len(l_rows), len(r_keys)
-        state = np.zeros((n_l + n_r, 6))
-        cov = np.zeros((n_l + n_r, 6, 6))
-        times = np.zeros(n_l + n_r)
-        quality = np.zeros(n_l + n_r, np.int64)
-        if n_l:
-            idx = np.asarray(l_rows)
-            state[:n_l] = loc.state[idx]
-            cov[:n_l] = loc.covariance[idx]
-            times[:n_l] = loc.time[idx]
-            quality[:n_l] = loc.quality[idx]
-        if n_r:
-            chosen = [self.remote[k] for k in r_keys]
-            state[n_l:] = [e.state for e in chosen]
-            cov[n_l:] = [e.covariance for e in chosen]
-            times[n_l:] = [e.report.time for e in chosen]
-            quality[n_l:] = [e.report.quality for e in chosen]
-        if n_l + n_r:
-            state, cov = self._cv.predict(state, cov, np.maximum(t - times, 0.0))
+        if n_l == len(ids):
+            l_state, l_cov = self._predicted_local(t) if n_l else (loc.state, loc.covariance)
+            l_time, l_quality = loc.time, loc.quality
+        else:
+            idx = np.asarray(l_rows, dtype=np.int64)
+            l_state, l_cov = self._predicted_local(t)
+            l_state, l_cov, l_time, l_quality = (
+                l_state[idx],
+                l_cov[idx],
+                loc.time[idx],
+                loc.quality[idx],
+            )
+        ri = np.asarray(r_idx, dtype=np.int64)
         return Entry(
             number=np.asarray(l_num + r_num, dtype=np.int64),
             source=[self.nation] * n_l + [k[0] for k in r_keys],
-            state=state,
-            covariance=cov,
-            quality=quality,
-            time=times,
+            state=np.concatenate((l_state, remote.state[ri])),
+            covariance=np.concatenate((l_cov, remote.covariance[ri])),
+            quality=np.concatenate((l_quality, remote.quality[ri])).astype(np.int64, copy=False),
+            time=np.concatenate((l_time, remote.times[ri])),
             is_local=np.arange(n_l + n_r) < n_l,
             row=np.asarray(l_rows + list(range(n_r)), dtype=np.int64),
             remote_keys=r_keys,
@@ -676,6 +757,16 @@ class Fuser:
             label=labels,
             source_time=source_time,
         )
+
+
+def _same_array(kept: F64, given: F64) -> bool:
+    """Whether ``given`` holds the same bits as ``kept`` (a copy taken earlier; bytes, so that
+    -0.0 vs 0.0 and NaNs count as they would in the prediction)."""
+    return (
+        kept.shape == given.shape
+        and kept.dtype == given.dtype
+        and (kept.tobytes() == given.tobytes())
+    )
 
 
 _SORTED_UNIQUE: dict[tuple[str, ...], tuple[str, ...]] = {}
