@@ -229,3 +229,18 @@ def test_property_aer_round_trip(
     assert 0.0 <= az < 2 * math.pi and -math.pi / 2 <= el <= math.pi / 2 and rng >= 0.0
     back = geo.aer_to_ecef(az, el, rng, site_lat, site_lon, site_alt)
     assert np.linalg.norm(back - target) < 1e-3
+
+
+def test_cross_norm_is_numpy_cross_then_norm_bit_for_bit() -> None:
+    rng = np.random.default_rng(14)
+    for shape_a, shape_b in [
+        ((3,), (500, 3)),
+        ((500, 3), (500, 3)),
+        ((3,), (3,)),
+        ((7, 1, 3), (5, 3)),
+    ]:
+        a = rng.normal(size=shape_a) * np.exp(rng.uniform(-15, 15, shape_a))
+        b = rng.normal(size=shape_b) * np.exp(rng.uniform(-15, 15, shape_b))
+        expected = np.linalg.norm(np.cross(a, b), axis=-1)
+        got = geo.cross_norm(a, b)
+        assert got.shape == expected.shape and got.tobytes() == expected.tobytes()

@@ -264,6 +264,25 @@ def test_flight_table_is_scipy_dense_output_bit_for_bit(truth: Truth) -> None:
     assert set(phase.tolist()) == {PHASE_BOOST, PHASE_MIDCOURSE}
 
 
+def test_truth_at_many_times_is_truth_at_each_time(truth: Truth) -> None:
+    """The simulator asks for the truth at a batch of scan times at once; each state must be
+    bit for bit the one-time answer (routes, missiles in boost and midcourse, nothing alive)."""
+    times = [0.0, 49.0, 50.0, 100.0, 120.0, 130.5, 400.0, 450.0, 1e4, *np.linspace(0, 2500, 97)]
+    batch = truth.at_times(times)
+    for t, state in zip(times, batch, strict=True):
+        alone = truth.at(t)
+        assert state.time == alone.time
+        for name in ("object_id", "kind", "phase", "position", "velocity", "rcs_m2"):
+            a, b = getattr(state, name), getattr(alone, name)
+            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    routes = truth._routes
+    pos, vel, active = routes.states_at(times)
+    for j, t in enumerate(times):
+        p, v, a = routes.state_at(t)
+        assert pos[j].tobytes() == p.tobytes() and vel[j].tobytes() == v.tobytes()
+        assert np.array_equal(active[j], a)
+
+
 def test_truth_aircraft_flies_at_its_speed(truth: Truth) -> None:
     dt = 2.0
     a, b = truth.at(300.0), truth.at(300.0 + dt)

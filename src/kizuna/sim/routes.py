@@ -201,11 +201,34 @@ class RouteSet:
         if self.n == 0:
             return np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0, bool)
         elapsed = np.broadcast_to(np.asarray(t, float), (self.n,)) - self.start_time_s
+        pos, vel, active = self._states(elapsed[None, :])
+        if hold:
+            active[:] = True
+        return pos[0], vel[0], active[0]
+
+    def states_at(self, times: npt.ArrayLike) -> tuple[F64, F64, npt.NDArray[np.bool_]]:
+        """:meth:`state_at` at each of ``times`` (K,) at once: positions and velocities
+        (K, n, 3) and the active masks (K, n) — the same numbers, element by element, for the
+        cost of one call (the simulator asks for the truth at thousands of scan times)."""
+        tt = np.asarray(times, float).reshape(-1)
+        if self.n == 0:
+            return (
+                np.zeros((tt.size, 0, 3)),
+                np.zeros((tt.size, 0, 3)),
+                np.zeros((tt.size, 0), bool),
+            )
+        return self._states(tt[:, None] - self.start_time_s[None, :])
+
+    def _states(self, elapsed: F64) -> tuple[F64, F64, npt.NDArray[np.bool_]]:
+        """States at times since each object's start, ``elapsed`` (K, n) → (K, n, 3) twice and
+        the active mask (K, n). Element-wise in (time, object): a row's numbers do not depend on
+        the other rows."""
+        k_times = elapsed.shape[0]
         active = (elapsed >= 0.0) & (elapsed <= self.duration_s)
-        leg_elapsed = elapsed[self._leg_object]
+        leg_elapsed = elapsed[:, self._leg_object]
         # Legs already finished, per object → index of the current leg (clamped to the last).
         finished = (self._leg_end <= leg_elapsed).astype(np.int64)
-        done = np.add.reduceat(finished, self._leg_offset)
+        done = np.add.reduceat(finished, self._leg_offset, axis=1)
         leg = self._leg_offset + np.minimum(done, self._n_legs - 1)
         duration = self._leg_duration[leg]
         moving = (duration > 0.0) & np.isfinite(duration)
@@ -221,7 +244,7 @@ class RouteSet:
         f = f_lo + (s * n_sub - k) * f_step
         flying = moving & (elapsed >= 0.0) & (elapsed <= self.duration_s)
         f_rate = np.where(flying, n_sub * f_step / safe_duration, 0.0)
-        pos, vel = self._position(leg, f, need_velocity=True, f_rate=f_rate)
-        if hold:
-            active = np.ones(self.n, bool)
-        return pos, vel, active
+        pos, vel = self._position(
+            leg.reshape(-1), f.reshape(-1), need_velocity=True, f_rate=f_rate.reshape(-1)
+        )
+        return pos.reshape(k_times, self.n, 3), vel.reshape(k_times, self.n, 3), active

@@ -78,6 +78,7 @@ import numpy.typing as npt
 from kizuna.geo import (
     EARTH_MEAN_RADIUS_M,
     FOUR_THIRDS,
+    cross_norm,
     earth_blocks_los,
     ecef_to_aer_in_frame,
     ecef_to_geodetic,
@@ -121,7 +122,7 @@ def k_earth_elevations(
     """
     u_s = site_ecef / np.linalg.norm(site_ecef)
     u_t = target_ecef / np.linalg.norm(target_ecef, axis=-1, keepdims=True)
-    central = np.arctan2(np.linalg.norm(np.cross(u_s, u_t), axis=-1), u_t @ u_s)
+    central = np.arctan2(cross_norm(u_s, u_t), u_t @ u_s)
     r = EARTH_MEAN_RADIUS_M
     return (
         _sphere_elevation(central / k, h_site, h_target, k * r),

@@ -16,6 +16,7 @@ written", so a route at sea level needs ``altitude_m`` unset or 0.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -109,53 +110,74 @@ class Truth:
 
     def at(self, t: float) -> TruthState:
         """Every object alive at time ``t`` (seconds since the scenario epoch)."""
-        pos, vel, active = self._routes.state_at(t)
+        return self.at_times([t])[0]
+
+    def at_times(self, times: Sequence[float]) -> list[TruthState]:
+        """:meth:`at` for each of ``times``, computed together (one vectorised pass over the
+        routes and one over the missiles in flight: the same numbers as one call per time)."""
+        tt = [float(t) for t in times]
+        pos, vel, active = self._routes.states_at(tt)
+        # Missiles in flight at each time: (time index, flight index, object id, time since launch)
         in_flight = [
-            (k, oid, t - launch)
+            (j, k, oid, t - launch)
+            for j, t in enumerate(tt)
             for k, (oid, launch, traj) in enumerate(
                 zip(self._ballistic_ids, self._launch_time, self._ballistic, strict=True)
             )
             if 0.0 <= t - launch <= traj.impact_time
         ]
-        if not in_flight:
-            # Route ids are ascending, so the masked rows are already in id order: one copy.
-            ids = self._route_ids[active]
-            return TruthState(
-                time=float(t),
-                object_id=ids,
-                kind=self.kind[ids],
-                phase=np.full(ids.size, PHASE_FLIGHT, np.int32),
-                position=pos[active],
-                velocity=vel[active],
-                rcs_m2=self.rcs_m2[ids],
+        if in_flight:
+            m_pos, m_vel, m_phase = self._flights.states_at(
+                [k for _, k, _, _ in in_flight], [since for _, _, _, since in in_flight]
             )
-        # Otherwise scatter everything into per-object rows, then gather the alive ones.
-        n = self.n_objects
-        all_pos = np.empty((n, 3))
-        all_vel = np.empty((n, 3))
-        phase = np.full(n, PHASE_FLIGHT, np.int32)
-        alive = np.zeros(n, bool)
-        all_pos[self._route_ids] = pos
-        all_vel[self._route_ids] = vel
-        alive[self._route_ids] = active
-        flying = [oid for _, oid, _ in in_flight]
-        p, v, ph = self._flights.states_at(
-            [k for k, _, _ in in_flight], [s for _, _, s in in_flight]
-        )
-        all_pos[flying] = p
-        all_vel[flying] = v
-        phase[flying] = ph
-        alive[flying] = True
-        ids = np.flatnonzero(alive).astype(np.int64)
-        return TruthState(
-            time=float(t),
-            object_id=ids,
-            kind=self.kind[ids],
-            phase=phase[ids],
-            position=all_pos[ids],
-            velocity=all_vel[ids],
-            rcs_m2=self.rcs_m2[ids],
-        )
+        states: list[TruthState] = []
+        row = 0
+        for j, t in enumerate(tt):
+            first = row
+            while row < len(in_flight) and in_flight[row][0] == j:
+                row += 1
+            if row == first:
+                # Route ids are ascending, so the masked rows are already in id order: one copy.
+                ids = self._route_ids[active[j]]
+                states.append(
+                    TruthState(
+                        time=t,
+                        object_id=ids,
+                        kind=self.kind[ids],
+                        phase=np.full(ids.size, PHASE_FLIGHT, np.int32),
+                        position=pos[j][active[j]],
+                        velocity=vel[j][active[j]],
+                        rcs_m2=self.rcs_m2[ids],
+                    )
+                )
+                continue
+            # Otherwise scatter everything into per-object rows, then gather the alive ones.
+            n = self.n_objects
+            all_pos = np.empty((n, 3))
+            all_vel = np.empty((n, 3))
+            phase = np.full(n, PHASE_FLIGHT, np.int32)
+            alive = np.zeros(n, bool)
+            all_pos[self._route_ids] = pos[j]
+            all_vel[self._route_ids] = vel[j]
+            alive[self._route_ids] = active[j]
+            flying = [oid for _, _, oid, _ in in_flight[first:row]]
+            all_pos[flying] = m_pos[first:row]
+            all_vel[flying] = m_vel[first:row]
+            phase[flying] = m_phase[first:row]
+            alive[flying] = True
+            ids = np.flatnonzero(alive).astype(np.int64)
+            states.append(
+                TruthState(
+                    time=t,
+                    object_id=ids,
+                    kind=self.kind[ids],
+                    phase=phase[ids],
+                    position=all_pos[ids],
+                    velocity=all_vel[ids],
+                    rcs_m2=self.rcs_m2[ids],
+                )
+            )
+        return states
 
     def impacts(self) -> dict[int, tuple[float, F64]]:
         """Ballistic object id → (impact time s since epoch, impact point ECEF)."""
