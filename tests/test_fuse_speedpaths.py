@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from kizuna.fuse import association
 from kizuna.fuse import covariance_intersection as ci
+from kizuna.fuse.fuser import Fuser, LocalTracks
+from kizuna.messages import Label
 
 
 def _lambdas(seed: int, k: int) -> np.ndarray:
@@ -46,3 +50,54 @@ def test_maximise_log_sum_gives_the_same_weights_for_few_and_many_rows() -> None
     few = np.concatenate([ci._maximise_log_sum(lam[k : k + 8]) for k in range(0, lam.shape[0], 8)])
     assert many.tobytes() == few.tobytes()
     assert np.all((many >= 0.0) & (many <= 1.0))
+
+
+def test_dense_and_kd_tree_pregates_give_the_same_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    n = 50  # 2,500 pairs: the dense pre-gate by default
+    xa = np.zeros((n, 6))
+    xa[:, :3] = rng.uniform(-30_000, 30_000, size=(n, 3))
+    xb = xa + rng.normal(scale=300.0, size=(n, 6)) * np.array([1, 1, 1, 0.05, 0.05, 0.05])
+    Pa = np.broadcast_to(np.diag([300.0**2] * 3 + [20.0**2] * 3), (n, 6, 6)).copy()
+    Pb = Pa * rng.uniform(0.5, 2.0, size=(n, 1, 1))
+    gate = association.chi2_gate(0.9999)
+    dense = association.candidate_pairs(xa, Pa, xb, Pb, gate)
+    monkeypatch.setattr(association, "_DENSE_PAIRS", 0)
+    tree = association.candidate_pairs(xa, Pa, xb, Pb, gate)
+    assert len(dense) > n  # some rows have several candidates
+    order_d = np.lexsort((dense.b, dense.a))
+    order_t = np.lexsort((tree.b, tree.a))
+    assert dense.a[order_d].tolist() == tree.a[order_t].tolist()
+    assert dense.b[order_d].tolist() == tree.b[order_t].tolist()
+    assert dense.d2[order_d].tobytes() == tree.d2[order_t].tobytes()
+
+
+def _one_track(state: np.ndarray) -> LocalTracks:
+    return LocalTracks(
+        track_id=np.array([1], np.int64),
+        time=np.array([0.0]),
+        source_time=np.array([0.0]),
+        state=state,
+        covariance=np.diag([100.0**2] * 3 + [10.0**2] * 3)[None].copy(),
+        quality=np.array([9], np.int64),
+        hits=np.array([10], np.int64),
+        sensors=[("r1",)],
+        label=[Label("UNCLASSIFIED", ("USA",))],
+    )
+
+
+def test_cached_predictions_and_categories_follow_arrays_changed_in_place() -> None:
+    state = np.array([[-3_550_000.0, 3_550_000.0, 3_910_000.0, 100.0, 0.0, 0.0]])
+    tracks = _one_track(state)
+    fuser = Fuser(["USA", "JPN"], "USA")
+    fuser.set_local(tracks)
+    fuser.check(2.0)
+    first = fuser.picture(2.0)
+    assert first.category == ["air"]
+    # The caller reuses its arrays: a different state at the same time must not be served
+    # from the caches (prediction, category, picture).
+    tracks.state[0, 3] = 2000.0  # now ballistic by speed
+    fuser.set_local(tracks)
+    second = fuser.picture(2.0)
+    assert second.state[0, 0] == state[0, 0] + 2.0 * 2000.0
+    assert second.category == ["ballistic"]

@@ -37,7 +37,7 @@ I64 = npt.NDArray[np.int64]
 _NOT_GATED = 1e12  # cost of a pair outside the gate inside a cluster's cost matrix
 # Up to this many (A, B) pairs the position pre-gate tests every pair instead of a kd-tree
 # (benchmarks/bench_fuse.py: the tree's build and per-row hit lists cost more below it).
-_DENSE_PAIRS = 65_536
+_DENSE_PAIRS = 4096
 
 
 def chi2_gate(probability: float, dims: int = 6) -> float:
@@ -88,9 +88,10 @@ def candidate_pairs(xa: F64, Pa: F64, xb: F64, Pb: F64, gate: float) -> Pairs:
         # Few tracks (a tick of an exercise: tens): every pair's position distance at once is
         # cheaper than building and querying a tree. Same pre-gate sphere, so the same pairs
         # reach the χ² test (a pair on the sphere itself is far outside the χ² gate anyway).
-        diff = xa[:, None, :3] - xb[None, :, :3]
-        within = np.einsum("ijk,ijk->ij", diff, diff) <= (radius * radius)[:, None]
-        ia, ib = np.nonzero(within)
+        dist2 = (xa[:, 0, None] - xb[:, 0]) ** 2
+        dist2 += (xa[:, 1, None] - xb[:, 1]) ** 2
+        dist2 += (xa[:, 2, None] - xb[:, 2]) ** 2
+        ia, ib = np.nonzero(dist2 <= (radius * radius)[:, None])
         if ia.size == 0:
             return _empty_pairs()
         ia, ib = ia.astype(np.int64), ib.astype(np.int64)

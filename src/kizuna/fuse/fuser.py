@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -220,6 +220,7 @@ class Fuser:
         self._remote_version = 0
         self._remote_prediction: _RemoteTable | None = None
         self._local_prediction: tuple[float, F64, F64, F64, F64, F64] | None = None
+        self._class_cache: tuple[F64, I64, npt.NDArray[np.bool_], list[str]] | None = None
 
     # -- inputs ---------------------------------------------------------------------------
     def set_local(self, tracks: LocalTracks) -> None:
@@ -649,10 +650,8 @@ class Fuser:
     def local_categories(self, rows: I64, numbers: I64) -> list[str]:
         if rows.size == 0:
             return []
-        cats = classify(self.local.state[rows], self.local.hits[rows])
-        if self.local.ballistic is not None:
-            known = self.local.ballistic[rows]
-            cats = ["ballistic" if b else c for c, b in zip(cats, known.tolist(), strict=True)]
+        every = self._local_classes()
+        cats = [every[r] for r in rows.tolist()]
         out = []
         memory = self.category_memory
         for c, n in zip(cats, numbers.tolist(), strict=True):
@@ -664,6 +663,26 @@ class Fuser:
                 self._changes += 1
             out.append(c)
         return out
+
+    def _local_classes(self) -> list[str]:
+        """The kinematic category of every local row, computed once per local snapshot (a
+        tick asks for it three times: reports, policy, picture)."""
+        loc = self.local
+        ballistic = np.zeros(0, bool) if loc.ballistic is None else loc.ballistic
+        cached = self._class_cache
+        if (
+            cached is not None
+            and _same_array(cached[0], loc.state)
+            and _same_array(cached[1], loc.hits)
+            and _same_array(cached[2], ballistic)
+        ):
+            return cached[3]
+        # Row by row: the category of a row does not depend on the others.
+        cats = classify(np.ascontiguousarray(loc.state), loc.hits)
+        if loc.ballistic is not None:
+            cats = ["ballistic" if b else c for c, b in zip(cats, ballistic.tolist(), strict=True)]
+        self._class_cache = (loc.state.copy(), loc.hits.copy(), ballistic.copy(), cats)
+        return cats
 
     def picture(self, t: float) -> Picture:
         """The fused picture at ``t``. Shared and read-only: the same object is returned while
@@ -759,7 +778,7 @@ class Fuser:
         )
 
 
-def _same_array(kept: F64, given: F64) -> bool:
+def _same_array(kept: npt.NDArray[Any], given: npt.NDArray[Any]) -> bool:
     """Whether ``given`` holds the same bits as ``kept`` (a copy taken earlier; bytes, so that
     -0.0 vs 0.0 and NaNs count as they would in the prediction)."""
     return (
