@@ -151,3 +151,20 @@ def test_air_threat_heading_for_an_asset() -> None:
     assert big and big[0].time_to_go_s == pytest.approx((200_000 - 40_000) / 250.0, rel=0.02)
     # Flying west (away): nothing endangered.
     assert air_threats(pos[None], -vel[None], assets) == []
+
+
+def test_shipped_qmc_points_are_the_computed_ones() -> None:
+    """The QMC normals ship as a file (no scipy.stats import at run time); it must hold exactly
+    what the documented recipe computes."""
+    from kizuna.c2.threat import (
+        QMC_POINTS,
+        QMC_POINTS_FILE,
+        _standard_normal_points,
+        compute_standard_normal_points,
+    )
+
+    shipped = np.load(QMC_POINTS_FILE, allow_pickle=False)
+    computed = compute_standard_normal_points()
+    assert shipped.shape == (QMC_POINTS, 2) and shipped.dtype == np.float64
+    assert shipped.tobytes() == computed.tobytes()
+    assert _standard_normal_points().tobytes() == computed.tobytes()

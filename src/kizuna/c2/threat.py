@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -88,14 +89,30 @@ class AssetArrays:
         return len(self.names)
 
 
-@cache
-def _standard_normal_points() -> F64:
+# The point set, computed once by :func:`compute_standard_normal_points` and shipped with the
+# package: importing scipy.stats to compute it costs ~0.6 s in every process that warns
+# (tests/test_c2_threat.py checks the file against a fresh computation, bit for bit).
+QMC_POINTS_FILE = Path(__file__).with_name("qmc_standard_normal_points.npy")
+
+
+def compute_standard_normal_points() -> F64:
+    """The QMC point set: ``QMC_POINTS`` scrambled-Sobol points (seed ``QMC_SEED``) mapped to
+    standard normals, (K, 2)."""
     # Imported here, not at module level: scipy.stats costs seconds at a live node's start-up.
     from scipy.stats import norm, qmc
 
     sobol = qmc.Sobol(d=2, scramble=True, seed=QMC_SEED)
     u = sobol.random(QMC_POINTS)
     return np.asarray(norm.ppf(np.clip(u, 1e-12, 1.0 - 1e-12)), float)
+
+
+@cache
+def _standard_normal_points() -> F64:
+    try:
+        points = np.load(QMC_POINTS_FILE, allow_pickle=False)
+    except OSError:
+        return compute_standard_normal_points()
+    return np.asarray(points, float)
 
 
 def disc_probability(
