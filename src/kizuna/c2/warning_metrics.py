@@ -46,25 +46,28 @@ from kizuna.sim.truth import Truth
 
 def ellipse_contains(warning: Warning, point_ecef: np.ndarray) -> bool:
     """True if ``point_ecef`` lies inside the warning's impact ellipse (on the ground plane)."""
-    e = warning.impact_ellipse
-    if warning.impact_point is None or e is None:
+    if warning.impact_point is None or warning.impact_ellipse is None:
         return False
+    return _inside(warning, _ground_offset(warning, point_ecef))
+
+
+def _ground_offset(warning: Warning, point_ecef: np.ndarray) -> np.ndarray:
+    """East-north offset (2,) of a point from the warning's impact point, in its ENU plane."""
     centre = np.asarray(warning.impact_point, float)
     lat, lon, _ = ecef_to_geodetic(centre)
-    d = ground_offsets(np.atleast_1d(lat), np.atleast_1d(lon), centre[None], point_ecef[None])[0]
+    return ground_offsets(np.atleast_1d(lat), np.atleast_1d(lon), centre[None], point_ecef[None])[0]
+
+
+def _inside(warning: Warning, d: np.ndarray) -> bool:
+    """Whether the ground offset ``d`` from the impact point is inside the warning's ellipse."""
+    e = warning.impact_ellipse
+    assert e is not None
     s, c = math.sin(e.orientation_rad), math.cos(e.orientation_rad)
     along = d[0] * s + d[1] * c  # along the major axis (clockwise from north)
     across = d[0] * c - d[1] * s
     major = max(e.semi_major_m, 1e-9)
     minor = max(e.semi_minor_m, 1e-9)
     return bool((along / major) ** 2 + (across / minor) ** 2 <= 1.0)
-
-
-def _miss(warning: Warning, point_ecef: np.ndarray) -> float:
-    centre = np.asarray(warning.impact_point, float)
-    lat, lon, _ = ecef_to_geodetic(centre)
-    d = ground_offsets(np.atleast_1d(lat), np.atleast_1d(lon), centre[None], point_ecef[None])[0]
-    return float(math.hypot(d[0], d[1]))
 
 
 def match_threat(
@@ -174,7 +177,9 @@ def score_warnings(
             if row["first_warning_s"] is None or since < float(row["first_warning_s"]):
                 row["first_warning_s"] = since
             if w.impact_point is not None and w.impact_ellipse is not None:
-                inside = ellipse_contains(w, impact)
+                # One ground offset for the containment test and the miss distance.
+                d = _ground_offset(w, impact)
+                inside = _inside(w, d)
                 ellipses += 1
                 contained += int(inside)
                 first = row["first_containing_s"]
@@ -184,7 +189,7 @@ def score_warnings(
                 key = (names[oid], nation)
                 if t >= final_time.get(key, -math.inf):
                     final_time[key] = t
-                    row["final_miss_m"] = round(_miss(w, impact), 1)
+                    row["final_miss_m"] = round(float(math.hypot(d[0], d[1])), 1)
     duplicates = {n: 0 for n in nations}
     for rows in per_threat.values():
         for nation, row in rows.items():
