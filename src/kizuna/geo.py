@@ -81,15 +81,17 @@ def _you2000_latitude(x: F64, y: F64, z: F64) -> F64:
     hxy = np.hypot(x, y)
     hue = np.hypot(u, _YOU_E)
     # On the polar axis (or at the centre) eq. 4b divides by zero: the pole (or equator) itself.
-    bad = (np.abs(u) <= _YOU_ZERO) | (np.abs(hxy) <= _YOU_ZERO)
-    safe_u = np.where(bad, 1.0, u)
-    safe_hxy = np.where(bad, 1.0, hxy)
+    # (u and hxy are square roots and hypotenuses, never negative: |v| <= 1e-8 is v <= 1e-8.)
+    bad = (u <= _YOU_ZERO) | (hxy <= _YOU_ZERO)
+    any_bad = bool(np.any(bad))
+    safe_u = np.where(bad, 1.0, u) if any_bad else u
+    safe_hxy = np.where(bad, 1.0, hxy) if any_bad else hxy
     # eq. 4b: reduced latitude, then one correction step (eq. 13).
     beta = np.arctan(hue / safe_u * z / safe_hxy)
     beta = beta + ((_YOU_B * u - _YOU_A * hue + _YOU_E2) * np.sin(beta)) / (
         _YOU_A * hue * 1 / np.cos(beta) - _YOU_E2 * np.cos(beta)
     )
-    if np.any(bad):
+    if any_bad:
         pole = np.where(z > 0, np.pi / 2, -np.pi / 2)
         beta = np.where(bad, np.where(np.abs(z) <= _YOU_ZERO, 0.0, pole), beta)
     # eq. 4c: reduced → geodetic latitude.
