@@ -221,6 +221,12 @@ class Fuser:
         self._remote_prediction: _RemoteTable | None = None
         self._local_prediction: tuple[float, F64, F64, F64, F64, F64] | None = None
         self._class_cache: tuple[F64, I64, npt.NDArray[np.bool_], list[str]] | None = None
+        # Bumped by check() (local numbers, exclusions); with the numbering's own version it
+        # keys the caches of numbered_local() and best_ally_entries().
+        self._numbers_version = 0
+        self._numbered_cache: tuple[tuple[int, int], I64, I64, I64, I64] | None = None
+        self._best_ally_cache: tuple[tuple[float, int, int, int], dict[int, RemoteEntry]] | None
+        self._best_ally_cache = None
 
     # -- inputs ---------------------------------------------------------------------------
     def set_local(self, tracks: LocalTracks) -> None:
@@ -399,6 +405,7 @@ class Fuser:
         """Associate, number, merge and split at time ``t``; returns drops to send
         as (number, reason)."""
         self._changes += 1
+        self._numbers_version += 1
         drops: list[tuple[int, str]] = []
         resolve = self.numbering.resolve
         current = set(self.local.track_id.tolist())
@@ -523,36 +530,66 @@ class Fuser:
     def numbered_local(self) -> tuple[I64, I64]:
         """(local row, resolved number) of every numbered local track, best quality first per
         number (so the first row per number is the one to report)."""
+        loc = self.local
+        key = (self.numbering.version, self._numbers_version)
+        cached = self._numbered_cache
+        if (
+            cached is not None
+            and cached[0] == key
+            and _same_array(cached[1], loc.track_id)
+            and _same_array(cached[2], loc.quality)
+        ):
+            return cached[3].copy(), cached[4].copy()
         rows, numbers = [], []
-        for i, tid in enumerate(self.local.track_id.tolist()):
+        for i, tid in enumerate(loc.track_id.tolist()):
             if tid in self.local_number:
                 rows.append(i)
                 numbers.append(self.numbering.resolve(self.local_number[tid]))
         r = np.asarray(rows, dtype=np.int64)
         n = np.asarray(numbers, dtype=np.int64)
         if r.size:
-            order = np.lexsort((-self.local.quality[r], n))
+            order = np.lexsort((-loc.quality[r], n))
             r, n = r[order], n[order]
-        return r, n
+        self._numbered_cache = (key, loc.track_id.copy(), loc.quality.copy(), r, n)
+        return r.copy(), n.copy()
 
     def best_ally_entries(self, numbers: I64, now: float) -> list[RemoteEntry | None]:
         """Per number, the fresh ally report with the best quality (ties: the ally earliest in
         scenario order) — the ally responsible for it as far as this node can tell."""
-        best: list[RemoteEntry | None] = [None] * int(numbers.size)
-        rank: list[tuple[int, int]] = [(-1, len(self.nations))] * int(numbers.size)
+        best = self._best_ally_by_number(now)
+        out: list[RemoteEntry | None] = [None] * int(numbers.size)
+        # A number listed twice gets its entry at its last position only (as always has).
         pos = {int(n): k for k, n in enumerate(numbers.tolist())}
-        for key in sorted(self.remote):
-            e = self.remote[key]
-            if now - e.received > self.config.stale_after_s or key in self._excluded:
+        for n, k in pos.items():
+            out[k] = best.get(n)
+        return out
+
+    def _best_ally_by_number(self, now: float) -> dict[int, RemoteEntry]:
+        """Resolved number -> the best fresh ally entry (see :meth:`best_ally_entries`), once
+        per (time, remote store, numbering) state: a tick asks for it more than once."""
+        key = (now, self._remote_version, self.numbering.version, self._numbers_version)
+        cached = self._best_ally_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        n_nations = len(self.nations)
+        index = {c: i for i, c in enumerate(self.nations)}
+        resolve = self.numbering.resolve
+        stale = self.config.stale_after_s
+        excluded = self._excluded
+        rank: dict[int, tuple[int, int]] = {}
+        best: dict[int, RemoteEntry] = {}
+        for key_ in sorted(self.remote):
+            e = self.remote[key_]
+            if now - e.received > stale or key_ in excluded:
                 continue
-            k = pos.get(self.numbering.resolve(e.number))
-            if k is None:
-                continue
+            n = resolve(e.number)
             q = int(e.report.quality)
-            idx = self.nations.index(key[0]) if key[0] in self.nations else len(self.nations)
-            if q > rank[k][0] or (q == rank[k][0] and idx < rank[k][1]):
-                rank[k] = (q, idx)
-                best[k] = e
+            idx = index.get(key_[0], n_nations)
+            r = rank.get(n, (-1, n_nations))
+            if q > r[0] or (q == r[0] and idx < r[1]):
+                rank[n] = (q, idx)
+                best[n] = e
+        self._best_ally_cache = (key, best)
         return best
 
     def best_ally_quality(self, numbers: I64, now: float) -> tuple[I64, I64]:

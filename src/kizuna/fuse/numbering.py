@@ -51,6 +51,7 @@ class Numbering:
         self.first, self.last = block_of(nation_index)
         self._next = self.first
         self._alias: dict[int, int] = {}
+        self.version = 0  # bumped whenever an alias is added (what ``resolve`` returns changes)
 
     def mint(self) -> int:
         number = self._next
@@ -85,6 +86,7 @@ class Numbering:
         keep = survivor(ra, rb)
         gone = rb if keep == ra else ra
         self._alias[gone] = keep
+        self.version += 1
         return gone, keep
 
     @property
