@@ -27,9 +27,20 @@ import statistics
 import time
 from pathlib import Path
 
+# isort: off
+import kizuna  # noqa: F401  (first numpy import: kizuna._numeric_determinism)
+
+# isort: on
+import contextlib
+from collections.abc import Iterator
+
 import msgspec
 import numpy as np
+import numpy.typing as npt
+import pymap3d
 
+from kizuna import geo
+from kizuna.c2 import impact, launch_detection, threat, warnings
 from kizuna.c2.impact import predict_impact
 from kizuna.c2.launch_detection import LaunchDetectorConfig
 from kizuna.c2.threat import AssetArrays
@@ -152,6 +163,108 @@ def bench_manager(scenario: Scenario, truth: Truth) -> None:
     )
 
 
+# --- Session 3 (issue #4): per-call trims, A/B in the same run --------------------------------
+_WGS84 = pymap3d.Ellipsoid.from_name("wgs84")
+
+
+def legacy_ecef_to_geodetic(xyz: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """geo.ecef_to_geodetic before: pymap3d.ecef2geodetic then the same two refinements."""
+    p = np.asarray(xyz, float)
+    x, y, z = p[..., 0], p[..., 1], p[..., 2]
+    lat0, lon, _ = pymap3d.ecef2geodetic(x, y, z, ell=_WGS84, deg=False)
+    lat = np.asarray(lat0, float)
+    rho = np.hypot(x, y)
+    for _ in range(2):
+        sin_lat = np.sin(lat)
+        n = geo.WGS84_A / np.sqrt(1.0 - geo.WGS84_E2 * sin_lat**2)
+        lat = np.arctan2(z + geo.WGS84_E2 * n * sin_lat, rho)
+    sin_lat, cos_lat = np.sin(lat), np.cos(lat)
+    n = geo.WGS84_A / np.sqrt(1.0 - geo.WGS84_E2 * sin_lat**2)
+    alt = rho * cos_lat + z * sin_lat - n * (1.0 - geo.WGS84_E2 * sin_lat**2)
+    return lat, np.asarray(lon, float), alt
+
+
+def legacy_disc_probability(
+    mean_offset: npt.ArrayLike, covariance: npt.ArrayLike, radius: npt.ArrayLike
+) -> np.ndarray:
+    """threat.disc_probability before: all 4,096 QMC points for every (impact, asset) pair."""
+    m = np.asarray(mean_offset, float)
+    c = np.asarray(covariance, float)
+    r = np.asarray(radius, float)
+    a = np.sqrt(np.maximum(c[..., 0, 0], 1e-12))
+    b = c[..., 1, 0] / a
+    d = np.sqrt(np.maximum(c[..., 1, 1] - b * b, 1e-12))
+    u = threat._standard_normal_points()
+    x = m[..., None, 0] + a[..., None] * u[:, 0]
+    y = m[..., None, 1] + b[..., None] * u[:, 0] + d[..., None] * u[:, 1]
+    return np.asarray((x * x + y * y <= (r * r)[..., None]).mean(axis=-1), float)
+
+
+@contextlib.contextmanager
+def legacy_c2_calls() -> Iterator[None]:
+    swaps = [
+        (warnings, "ecef_to_geodetic", legacy_ecef_to_geodetic),
+        (impact, "ecef_to_geodetic", legacy_ecef_to_geodetic),
+        (launch_detection, "ecef_to_geodetic", legacy_ecef_to_geodetic),
+        (threat, "disc_probability", legacy_disc_probability),
+    ]
+    originals = [getattr(owner, name) for owner, name, _ in swaps]
+    try:
+        for owner, name, new in swaps:
+            setattr(owner, name, new)
+        yield
+    finally:
+        for (owner, name, _), old in zip(swaps, originals, strict=True):
+            setattr(owner, name, old)
+
+
+def _manager_cpu(
+    scenario: Scenario,
+    ir: list[tuple[float, PlotBatch]],
+    tracks: dict[float, tuple[list[int], np.ndarray]],
+) -> tuple[float, list[tuple[int, int, str, float | None]]]:
+    """CPU seconds of one manager's calls over the run, and what it issued (to compare)."""
+    manager = WarningManager("USA", AssetArrays.from_scenario(scenario.asset))
+    cov = np.diag(SD**2)
+    out: list[tuple[int, int, str, float | None]] = []
+    k = 0
+    spent = 0.0
+    for t, (numbers, states) in tracks.items():
+        start = time.process_time()
+        issued = []
+        while k < len(ir) and ir[k][0] <= t:
+            issued += manager.on_plots(ir[k][0], ir[k][1])
+            k += 1
+        issued += manager.on_tracks(t, numbers, states, np.broadcast_to(cov, (len(numbers), 6, 6)))
+        spent += time.process_time() - start
+        out += [(w.threat_track_number, w.revision, w.status, w.impact_time) for w in issued]
+    return spent, out
+
+
+def bench_per_call_trims(scenario: Scenario, truth: Truth) -> None:
+    """The manager over the run with geo's inline You (2000) and the exact disc-probability
+    shortcut, against pymap3d and every-point probabilities (alternating runs, CPU time)."""
+    ir = _ir_stream(scenario)
+    tracks = _tracks(scenario, truth)
+    threat._standard_normal_points()  # loaded once per process either way
+    before, now = [], []
+    issued = []
+    for _ in range(REPEATS):
+        with legacy_c2_calls():
+            spent, out = _manager_cpu(scenario, ir, tracks)
+        before.append(spent)
+        issued.append(out)
+        spent, out = _manager_cpu(scenario, ir, tracks)
+        now.append(spent)
+        issued.append(out)
+    b, n = statistics.median(before), statistics.median(now)
+    same = all(x == issued[0] for x in issued)
+    print(f"{'c2 calls (one nation)':<44} {'CPU s':>6} {'ratio':>6}")
+    print(f"{'before: pymap3d geodetic, all QMC points':<44} {b:>6.2f} {1.0:>6.2f}")
+    print(f"{'now: inline You (2000), exact 0/1 shortcut':<44} {n:>6.2f} {b / n:>5.2f}x")
+    print(f"(medians of {REPEATS} alternating runs; warnings issued identical: {same})")
+
+
 def main() -> None:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
@@ -161,6 +274,7 @@ def main() -> None:
     truth = Truth(scenario)
     bench_prediction(scenario, truth)
     bench_manager(scenario, truth)
+    bench_per_call_trims(scenario, truth)
 
 
 if __name__ == "__main__":

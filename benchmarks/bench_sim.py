@@ -13,21 +13,35 @@ Run: ``python benchmarks/bench_sim.py`` (or ``make bench``).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import platform
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+# isort: off
+import kizuna  # noqa: F401  (first numpy import: kizuna._numeric_determinism)
+
+# isort: on
 import msgspec
 import numpy as np
+import numpy.typing as npt
+import pymap3d
 
+from kizuna import geo
 from kizuna.plots import F64, I64
 from kizuna.scenario import Point, Scenario, Threat
+from kizuna.sim import sensors
 from kizuna.sim.output import load, simulate
-from kizuna.sim.sensors import RadarModel, SensorPose
+from kizuna.sim.sensors import RadarModel, SensorPose, component_rng
+from kizuna.sim.truth import PHASE_FLIGHT, Truth, TruthState
 from kizuna.sim.world import World
+
+_WGS84 = pymap3d.Ellipsoid.from_name("wgs84")
 
 ROOT = Path(__file__).resolve().parents[1]
 PACIFIC = ROOT / "scenarios" / "pacific-shield.toml"
@@ -102,12 +116,146 @@ def per_target_scan(model: RadarModel, pose: SensorPose, ecef: F64, rcs: F64, id
     )
 
 
+# --- The per-scan path before issue #4's session-3 work, for an A/B in the same run ------------
+def legacy_ecef_to_geodetic(xyz: npt.ArrayLike) -> tuple[F64, F64, F64]:
+    """geo.ecef_to_geodetic as it was: pymap3d's ecef2geodetic (You 2000), then the same two
+    fixed-point refinements (same bits as today's inline version, ~3x the cost per call)."""
+    p = np.asarray(xyz, float)
+    x, y, z = p[..., 0], p[..., 1], p[..., 2]
+    lat0, lon, _ = pymap3d.ecef2geodetic(x, y, z, ell=_WGS84, deg=False)
+    lat = np.asarray(lat0, float)
+    rho = np.hypot(x, y)
+    for _ in range(2):
+        sin_lat = np.sin(lat)
+        n = geo.WGS84_A / np.sqrt(1.0 - geo.WGS84_E2 * sin_lat**2)
+        lat = np.arctan2(z + geo.WGS84_E2 * n * sin_lat, rho)
+    sin_lat, cos_lat = np.sin(lat), np.cos(lat)
+    n = geo.WGS84_A / np.sqrt(1.0 - geo.WGS84_E2 * sin_lat**2)
+    alt = rho * cos_lat + z * sin_lat - n * (1.0 - geo.WGS84_E2 * sin_lat**2)
+    return lat, np.asarray(lon, float), alt
+
+
+def legacy_truth_at(truth: Truth, t: float) -> TruthState:
+    """Truth.at as it was: one route pass and one scipy OdeSolution call per missile in flight."""
+    pos, vel, active = truth._routes.state_at(t)
+    in_flight = [
+        (oid, t - launch, traj)
+        for oid, launch, traj in zip(
+            truth._ballistic_ids, truth._launch_time, truth._ballistic, strict=True
+        )
+        if 0.0 <= t - launch <= traj.impact_time
+    ]
+    n = truth.n_objects
+    all_pos, all_vel = np.empty((n, 3)), np.empty((n, 3))
+    phase = np.full(n, PHASE_FLIGHT, np.int32)
+    alive = np.zeros(n, bool)
+    all_pos[truth._route_ids], all_vel[truth._route_ids] = pos, vel
+    alive[truth._route_ids] = active
+    for oid, since, traj in in_flight:
+        p, v, ph = traj.state_at(since)
+        all_pos[oid], all_vel[oid], phase[oid], alive[oid] = p, v, int(ph), True
+    ids = np.flatnonzero(alive).astype(np.int64)
+    return TruthState(
+        float(t), ids, truth.kind[ids], phase[ids], all_pos[ids], all_vel[ids], truth.rcs_m2[ids]
+    )
+
+
+@contextlib.contextmanager
+def legacy_per_scan_path() -> Iterator[None]:
+    """Swap in the old per-call pieces: pymap3d geodetic, np.cross, the site frame and heights
+    recomputed every scan (the pose caches and precomputed heights bypassed)."""
+    saved = [
+        (sensors, "ecef_to_geodetic"),
+        (geo, "ecef_to_geodetic"),
+        (sensors, "cross_norm"),
+        (geo, "cross_norm"),
+        (sensors, "earth_blocks_los"),
+        (sensors.SensorPose, "aer"),
+    ]
+    originals = [getattr(owner, name) for owner, name in saved]
+    plain_blocks = geo.earth_blocks_los
+
+    def cross_then_norm(a: F64, b: F64) -> F64:
+        return np.asarray(np.linalg.norm(np.cross(a, b), axis=-1), float)
+
+    def blocks(a: F64, b: F64, refraction_k: float | None = None, **_: object) -> npt.NDArray:
+        return plain_blocks(a, b, refraction_k=refraction_k)
+
+    def aer(self: SensorPose, target: F64) -> tuple[F64, F64, F64]:
+        return geo.ecef_to_aer(target, self.lat_rad, self.lon_rad, self.alt_m)
+
+    replacements = [
+        legacy_ecef_to_geodetic,
+        legacy_ecef_to_geodetic,
+        cross_then_norm,
+        cross_then_norm,
+        blocks,
+        aer,
+    ]
+    try:
+        for (owner, name), new in zip(saved, replacements, strict=True):
+            setattr(owner, name, new)
+        yield
+    finally:
+        for (owner, name), old in zip(saved, originals, strict=True):
+            setattr(owner, name, old)
+
+
+def scan_digest_and_cpu(scenario: Scenario, legacy: bool) -> tuple[str, float]:
+    """CPU seconds of every pacific-shield scan (world built outside the timing) and a digest
+    of all plots, so the two paths are shown to produce the very same bytes."""
+    world = World(scenario)
+    digest = hashlib.sha256()
+    start = time.process_time()
+    if legacy:
+        with legacy_per_scan_path():
+            rngs = [component_rng(scenario.seed, f"sensor/{s.id}") for s in scenario.sensor]
+            order = sorted(
+                (float(t), i)
+                for i in range(len(world.models))
+                for t in world.scan_times(i, 0.0, scenario.duration_s)
+            )
+            for t, i in order:
+                plots = world._scan(i, t, legacy_truth_at(world.truth, t), rngs[i])
+                digest.update(plots.range_m.tobytes() + plots.azimuth_rad.tobytes())
+                digest.update(plots.elevation_rad.tobytes() + plots.truth_id.tobytes())
+    else:
+        for scan in world.sensor_scans():
+            plots = scan.plots
+            digest.update(plots.range_m.tobytes() + plots.azimuth_rad.tobytes())
+            digest.update(plots.elevation_rad.tobytes() + plots.truth_id.tobytes())
+    return digest.hexdigest()[:16], time.process_time() - start
+
+
+def bench_per_scan_path(scenario: Scenario) -> None:
+    """Every pacific-shield scan, today's path against the one before (alternating runs)."""
+    before: list[float] = []
+    now: list[float] = []
+    digests: set[str] = set()
+    for _ in range(REPEATS):
+        digest, cpu = scan_digest_and_cpu(scenario, legacy=True)
+        before.append(cpu)
+        digests.add(digest)
+        digest, cpu = scan_digest_and_cpu(scenario, legacy=False)
+        now.append(cpu)
+        digests.add(digest)
+    b, n = statistics.median(before), statistics.median(now)
+    print()
+    print("| pacific-shield, all 5,085 scans | CPU s (median) | ratio |")
+    print("|---|---:|---:|")
+    print(f"| before: pymap3d geodetic, Truth.at + scipy per missile per scan | {b:.2f} | 1.00 |")
+    print(f"| now: batched truth, inline You (2000), cached site frames | {n:.2f} | {b / n:.2f}x |")
+    same = "identical" if len(digests) == 1 else f"DIFFERENT ({sorted(digests)})"
+    print(f"(medians of {REPEATS} alternating runs; plots of both paths {same})")
+
+
 def main() -> None:
     print(f"machine: {machine()}")
     rows = []
     cases: list[tuple[str, Scenario]] = []
     if PACIFIC.exists():
         cases.append(("pacific-shield", load(PACIFIC)))
+        bench_per_scan_path(cases[0][1])
         base = cases[0][1]
         cases.append(
             (f"{DENSE_AIRCRAFT} aircraft", dense_scenario(base, DENSE_AIRCRAFT, DENSE_DURATION_S))
