@@ -620,3 +620,24 @@ def test_pose_caches_give_the_bits_of_the_plain_calls() -> None:
             b_height_m=h,
         )
         assert np.array_equal(blocked, given_heights) and 0 < blocked.sum() < blocked.size
+
+
+def test_poses_at_many_times_are_the_poses_at_each_time() -> None:
+    """The simulator computes a moving platform's poses for a batch of scan times together;
+    each must be bit for bit the pose (and ENU frame) of a single pose_at."""
+    route = [Point(lat_deg=35.0, lon_deg=135.0, alt_m=9000.0), Point(lat_deg=36.0, lon_deg=137.0)]
+    orbit = Orbit(altitude_km=800.0, inclination_deg=98.0, raan_deg=20.0, phase_deg=5.0)
+    times = [0.0, 3.5, 100.0, 2000.0, 1e7]
+    for platform in (RoutePlatform(route, 200.0), OrbitPlatform.from_orbit(orbit)):
+        for batch, t in zip(platform.poses_at(times), times, strict=True):
+            alone = platform.pose_at(t)
+            assert batch.ecef.tobytes() == alone.ecef.tobytes()
+            assert (batch.lat_rad, batch.lon_rad, batch.alt_m) == (
+                alone.lat_rad,
+                alone.lon_rad,
+                alone.alt_m,
+            )
+            for a, b in zip(batch.enu_frame, alone.enu_frame, strict=True):
+                assert a.shape == b.shape and a.tobytes() == b.tobytes()
+    fixed = platform_for(radar())
+    assert fixed.poses_at(times) == [fixed.pose_at(0.0)] * len(times)

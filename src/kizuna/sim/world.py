@@ -28,6 +28,7 @@ from kizuna.sim.platforms import Platform, platform_for
 from kizuna.sim.sensors import (
     RadarModel,
     SensorModel,
+    SensorPose,
     SpaceIrModel,
     component_rng,
     sensor_model,
@@ -104,8 +105,13 @@ class World:
                 if following is not None:
                     heapq.heappush(heap, (float(following), i))
             states = self.truth.at_times([t for t, _ in batch])
+            # Each platform's poses at its scan times of the batch, computed together too.
+            poses: dict[int, list[SensorPose]] = {}
+            for i in sorted({i for _, i in batch}):
+                poses[i] = self.platforms[i].poses_at([t for t, j in batch if j == i])
+                poses[i].reverse()  # popped in time order below
             for (t, i), state in zip(batch, states, strict=True):
-                yield SensorScan(t, i, self._scan(i, t, state, rngs[i]))
+                yield SensorScan(t, i, self._scan(i, t, state, rngs[i], poses[i].pop()))
 
     def scans(self, t0: float = 0.0, t1: float | None = None) -> Iterator[tuple[float, PlotBatch]]:
         """``(time, PlotBatch)`` for every sensor scan in [t0, t1], in time order."""
@@ -117,9 +123,15 @@ class World:
         return self._scan(sensor_index, t, self.truth.at(t), rng)
 
     def _scan(
-        self, sensor_index: int, t: float, state: TruthState, rng: np.random.Generator
+        self,
+        sensor_index: int,
+        t: float,
+        state: TruthState,
+        rng: np.random.Generator,
+        pose: SensorPose | None = None,
     ) -> PlotBatch:
-        pose = self.platforms[sensor_index].pose_at(t)
+        if pose is None:
+            pose = self.platforms[sensor_index].pose_at(t)
         model = self.models[sensor_index]
         if isinstance(model, SpaceIrModel):
             return model.scan(
