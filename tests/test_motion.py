@@ -18,6 +18,7 @@ from kizuna.track.motion import (
     CoordinatedTurn,
     Singer,
     ecef_ballistic_acceleration,
+    ecef_gravity_gradient_j2,
     ecef_gravity_j2,
 )
 
@@ -268,3 +269,108 @@ def test_bad_shapes_raise() -> None:
         ConstantVelocity(4)
     with pytest.raises(ValueError):
         Singer(3, sigma_a=1.0, tau=0.0)
+
+
+def _ecef_positions(rng: np.random.Generator, count: int) -> np.ndarray:
+    """Positions from the ground to 1,500 km altitude over the whole globe (poles included)."""
+    r = rng.normal(size=(count, 3))
+    r[:3] = [[0.0, 0.0, 1.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]]
+    return r * rng.uniform(6.35e6, 7.9e6, (count, 1)) / np.linalg.norm(r, axis=1, keepdims=True)
+
+
+def test_gravity_gradient_matches_complex_step_derivatives() -> None:
+    """The closed-form gradient against complex-step derivatives of ecef_gravity_j2 (Squire &
+    Trapp 1998: no subtraction, so exact to round-off for any small step)."""
+    r = _ecef_positions(np.random.default_rng(21), 64)
+    step = 1e-3
+    reference = np.empty((r.shape[0], 3, 3))
+    for k in range(3):
+        probe = r.astype(complex)
+        probe[:, k] += 1j * step
+        reference[:, :, k] = ecef_gravity_j2(probe).imag / step
+    G = ecef_gravity_gradient_j2(r)
+    scale = np.max(np.abs(reference), axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(G / scale, reference / scale, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(G, np.swapaxes(G, 1, 2), rtol=0, atol=1e-13 * scale.max())
+
+
+def test_ballistic_derivative_is_bit_identical_to_the_acceleration() -> None:
+    """The fused stage derivative computes ecef_ballistic_acceleration's arithmetic in the same
+    order, so the propagated states do not depend on which one is used."""
+    from kizuna.track.motion import _ballistic_derivative
+
+    rng = np.random.default_rng(22)
+    x = np.hstack([_ecef_positions(rng, 200), rng.normal(size=(200, 3)) * 3e3])
+    expected = np.hstack([x[:, 3:], ecef_ballistic_acceleration(x[:, :3], x[:, 3:])])
+    assert np.array_equal(_ballistic_derivative(x), expected)
+
+
+def _transition_with_difference_gradient(x: np.ndarray, dt: np.ndarray, max_step: float):
+    """The former BallisticJ2 transition: the same RK4 variational equation with the gravity
+    gradient by central differences (1 m step), kept here as the reference."""
+    w = OMEGA_EARTH
+    n_sub = max(1, int(np.ceil(np.max(np.abs(dt)) / max_step)))
+    h = (dt / n_sub)[:, None]
+    hm = h[:, :, None]
+
+    def deriv(s: np.ndarray) -> np.ndarray:
+        return np.concatenate([s[:, 3:], ecef_ballistic_acceleration(s[:, :3], s[:, 3:])], axis=1)
+
+    def state_matrix(s: np.ndarray) -> np.ndarray:
+        A = np.zeros((s.shape[0], 6, 6))
+        A[:, 0, 3] = A[:, 1, 4] = A[:, 2, 5] = 1.0
+        for k in range(3):
+            e = np.zeros(3)
+            e[k] = 1.0
+            A[:, 3:, k] = (ecef_gravity_j2(s[:, :3] + e) - ecef_gravity_j2(s[:, :3] - e)) / 2.0
+        A[:, 3, 0] += w * w
+        A[:, 4, 1] += w * w
+        A[:, 3, 4], A[:, 4, 3] = 2.0 * w, -2.0 * w
+        return A
+
+    Phi = np.broadcast_to(np.eye(6), (x.shape[0], 6, 6)).copy()
+    for _ in range(n_sub):
+        k1 = deriv(x)
+        x2 = x + 0.5 * h * k1
+        k2 = deriv(x2)
+        x3 = x + 0.5 * h * k2
+        k3 = deriv(x3)
+        x4 = x + h * k3
+        k4 = deriv(x4)
+        m1 = state_matrix(x) @ Phi
+        m2 = state_matrix(x2) @ (Phi + 0.5 * hm * m1)
+        m3 = state_matrix(x3) @ (Phi + 0.5 * hm * m2)
+        m4 = state_matrix(x4) @ (Phi + hm * m3)
+        Phi = Phi + hm / 6.0 * (m1 + 2.0 * m2 + 2.0 * m3 + m4)
+        x = x + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+    return x, Phi
+
+
+@pytest.mark.parametrize("dt", [0.3, 4.0, 17.0])
+def test_ballistic_transition_matches_the_difference_gradient_path(dt: float) -> None:
+    """The closed-form gradient changes Phi only at the finite differences' own error (~1e-13
+    of g's gradient); the states stay bit-identical."""
+    rng = np.random.default_rng(23)
+    x0 = np.hstack([_ecef_positions(rng, 30), rng.normal(size=(30, 3)) * 3e3])
+    steps = dt * rng.uniform(0.2, 1.0, 30)
+    model = BallisticJ2(q=0.0, max_step=5.0)
+    x1, Phi = model.propagate_with_transition(x0, steps)
+    x_ref, Phi_ref = _transition_with_difference_gradient(x0, steps, 5.0)
+    assert np.array_equal(x1, x_ref)
+    assert np.array_equal(x1, model.propagate(x0, steps))
+    np.testing.assert_allclose(Phi, Phi_ref, rtol=0, atol=1e-12 * max(dt, 1.0))
+
+
+def test_cv_noise_is_added_exactly_where_the_blocks_put_it() -> None:
+    """ConstantVelocity and BallisticJ2 add Q in one indexed call: the same values at the same
+    elements as adding _cv_noise_blocks, bit for bit."""
+    from kizuna.track.motion import _add_cv_noise, _cv_noise_blocks
+
+    rng = np.random.default_rng(24)
+    for d in (1, 2, 3):
+        n = 2 * d + 1
+        P = random_spd_batch(rng, 7, n)
+        dt = rng.uniform(-6.0, 6.0, 7)
+        added = P.copy()
+        _add_cv_noise(added, 0.7, dt, d)
+        assert np.array_equal(added, P + _cv_noise_blocks(0.7, dt, d, n))

@@ -48,7 +48,7 @@ def _check_state(x: F64, P: F64, z: F64 | None = None) -> None:
         raise ValueError(f"expected z (N, m) with N = {x.shape[0]}, got {z.shape}")
 
 
-def _joseph_update(
+def joseph_update(
     x: F64, P: F64, innovation: F64, S: F64, H: F64, PHt: F64, R: F64
 ) -> tuple[F64, F64]:
     """Shared tail of the linear and extended updates.
@@ -81,7 +81,7 @@ def kalman_update(x: F64, P: F64, z: F64, R: F64, H: F64) -> tuple[F64, F64, F64
     innovation = z - np.einsum("nij,nj->ni", H_b, x)
     PHt = P @ np.swapaxes(H_b, 1, 2)  # (N, n, m)
     S = symmetrise(H_b @ PHt + R_b)
-    x_new, P_new = _joseph_update(x, P, innovation, S, H_b, PHt, R_b)
+    x_new, P_new = joseph_update(x, P, innovation, S, H_b, PHt, R_b)
     return x_new, P_new, innovation, S
 
 
@@ -109,7 +109,7 @@ def ekf_update(
     H = H_jacobian(x)
     PHt = P @ np.swapaxes(H, 1, 2)
     S = symmetrise(H @ PHt + R_b)
-    x_new, P_new = _joseph_update(x, P, innovation, S, H, PHt, R_b)
+    x_new, P_new = joseph_update(x, P, innovation, S, H, PHt, R_b)
     return x_new, P_new, innovation, S
 
 

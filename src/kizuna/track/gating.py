@@ -90,10 +90,13 @@ def _all_pairs_within(
     diff = track_position[:, None, :] - meas[None, :, :]
     d2 = np.einsum("tmk,tmk->tm", diff, diff)
     r2 = (radius * radius)[:, None]
-    class_r = np.zeros_like(radius)
-    for cls in np.unique(radius_class).tolist():
-        members = radius_class == cls
-        class_r[members] = radius[members].max()
+    # Each track's class radius (the largest radius in its class), for all classes at once: a
+    # (tracks, classes) table of the members' radii, -inf elsewhere, reduced over tracks.
+    lowest = radius_class.min()
+    classes = np.arange(lowest, radius_class.max() + 1)
+    members = radius_class[:, None] == classes[None, :]
+    class_max = np.max(np.where(members, radius[:, None], -np.inf), axis=0)
+    class_r = class_max[radius_class - lowest]
     c2 = (class_r * class_r)[:, None]
     if (np.abs(d2 - r2) <= _BORDERLINE * r2).any() or (np.abs(d2 - c2) <= _BORDERLINE * c2).any():
         return None

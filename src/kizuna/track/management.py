@@ -32,6 +32,7 @@ rate above 7.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -215,6 +216,21 @@ def _popcount32(values: npt.NDArray[np.uint32]) -> I32:
     return ((v * np.uint32(0x01010101)) >> np.uint32(24)).astype(np.int32)
 
 
+@lru_cache(maxsize=32)
+def _bit_count_table(bits: int) -> npt.NDArray[np.uint8]:
+    """Number of set bits of every integer below 2**bits (a lookup table for small windows)."""
+    return np.array([bin(value).count("1") for value in range(1 << bits)], dtype=np.uint8)
+
+
+def _recent_hits(history: npt.NDArray[np.uint32], window_bits: int) -> npt.NDArray[np.integer]:
+    """Hits among the last ``window_bits`` opportunities: a table look-up for windows of up to
+    16 bits (M-of-N with N <= 16, the usual case), the SWAR bit count otherwise."""
+    window = np.uint32((1 << window_bits) - 1)
+    if window_bits <= 16:
+        return _bit_count_table(window_bits)[history & window]
+    return _popcount32(history & window)
+
+
 def record_scan(
     store: TrackStore, hit: Bool, sensor_bit: int, time: float, rules: LifeCycleRules
 ) -> None:
@@ -222,31 +238,33 @@ def record_scan(
 
     ``hit`` (N,) marks tracks that received a measurement from this scan. Tracks that were not
     hit and have never been seen by this sensor are left untouched (no opportunity).
+
+    Written with whole-array operations rather than masked updates (``a[mask] op= b``): the same
+    integer results in fewer numpy calls, which dominate for the few tracks of one scan.
     """
     if store.size == 0:
         return
-    bit = np.uint64(1) << np.uint64(sensor_bit)
-    seen_by_sensor = (store.sensor_mask & bit) != 0
-    opportunity = hit | seen_by_sensor
-    missed = opportunity & ~hit
+    shift = np.uint64(sensor_bit)
+    sensor_mask = store.sensor_mask
+    opportunity = hit | ((sensor_mask & (np.uint64(1) << shift)) != 0)
+    missed = opportunity ^ hit  # hit implies opportunity
 
-    store.sensor_mask[hit] |= bit
-    store.hits[hit] += 1
+    sensor_mask |= hit.astype(np.uint64) << shift
+    hits = store.hits
+    hits += hit
     store.last_update[hit] = time
-    store.misses[hit] = 0
-    store.misses[missed] += 1
-    store.history[opportunity] = (store.history[opportunity] << np.uint32(1)) | hit[
-        opportunity
-    ].astype(np.uint32)
-    store.opportunities[opportunity] += 1
+    misses = store.misses
+    np.copyto(misses, np.where(hit, 0, misses + missed))
+    history = store.history
+    np.copyto(history, (history << np.uint32(1)) | hit, where=opportunity)
+    opportunities = store.opportunities
+    opportunities += opportunity
 
-    window = np.uint32((1 << rules.confirm_n) - 1)
-    recent_hits = _popcount32(store.history & window)
-    tentative = ~store.confirmed
-    store.confirmed[tentative & (recent_hits >= rules.confirm_m)] = True
+    confirmed = store.confirmed
+    confirmed |= _recent_hits(history, rules.confirm_n) >= rules.confirm_m
 
-    failed_initiation = ~store.confirmed & (store.opportunities >= rules.confirm_n)
-    lost = store.confirmed & (store.misses >= rules.delete_after_misses)
+    failed_initiation = ~confirmed & (opportunities >= rules.confirm_n)
+    lost = confirmed & (misses >= rules.delete_after_misses)
     too_uncertain = position_std(store.P, store.ndim // 2) > rules.max_position_std_m
     store.keep(~(failed_initiation | lost | too_uncertain))
 

@@ -326,7 +326,7 @@ def cartesian_cross_range_std(z: F64, R: F64, kind: MeasurementKind) -> F64:
     """
     if kind == "polar":
         r = z[:, 0]
-        return np.maximum.reduce(
-            [np.sqrt(R[:, 0, 0]), r * np.sqrt(R[:, 1, 1]), r * np.sqrt(R[:, 2, 2])]
+        return np.maximum(
+            np.maximum(np.sqrt(R[:, 0, 0]), r * np.sqrt(R[:, 1, 1])), r * np.sqrt(R[:, 2, 2])
         )
     return np.sqrt(np.max(np.diagonal(R, axis1=1, axis2=2), axis=1))

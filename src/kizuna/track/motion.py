@@ -19,6 +19,7 @@ import numpy.typing as npt
 from kizuna.geo import WGS84_A, WGS84_GM, WGS84_OMEGA
 
 F64 = npt.NDArray[np.float64]
+IntP = npt.NDArray[np.intp]
 
 
 class MotionModel(Protocol):
@@ -123,18 +124,12 @@ class ConstantVelocity:
         C = P[:, d:, d:]
         t3 = dt[:, None, None]
         B_new = B + t3 * C
-        P_new = np.empty_like(P)
+        P_new = np.empty(P.shape)
         P_new[:, :d, :d] = A + t3 * (B + np.swapaxes(B, 1, 2)) + t3 * t3 * C
         P_new[:, :d, d:] = B_new
         P_new[:, d:, :d] = np.swapaxes(B_new, 1, 2)
         P_new[:, d:, d:] = C
-        q = self.q
-        idx = np.arange(d)
-        dt = np.abs(dt)  # see _noise_dt
-        P_new[:, idx, idx] += (q * dt**3 / 3.0)[:, None]
-        P_new[:, idx, idx + d] += (q * dt**2 / 2.0)[:, None]
-        P_new[:, idx + d, idx] += (q * dt**2 / 2.0)[:, None]
-        P_new[:, idx + d, idx + d] += (q * dt)[:, None]
+        _add_cv_noise(P_new, self.q, dt, d)
         return x_new, _symmetrise(P_new)
 
 
@@ -476,20 +471,113 @@ def ecef_ballistic_acceleration(r: F64, v: F64) -> F64:
     return a
 
 
-def _gravity_gradient(r: F64, step: float = 1.0) -> F64:
-    """(N, 3, 3) d(gravity)/dr by central differences with a 1 m step: truncation error
-    ~ (step / |r|)² ≈ 1e-13 and round-off ~ eps |g| / step ≈ 1e-15 s^-2, far below what the
-    covariance propagation needs.
+def ecef_gravity_gradient_j2(r: F64) -> F64:
+    """(N, 3, 3) Jacobian d(gravity)/dr of :func:`ecef_gravity_j2` at ECEF positions ``r`` (N, 3)
+    [1/s²], in closed form.
 
-    The six displaced positions are evaluated in one :func:`ecef_gravity_j2` call (an (6, N, 3)
-    stack): the arithmetic is elementwise, so the result is bit-identical to six separate calls,
-    at a sixth of the per-call overhead that dominates for the few tracks a node holds."""
-    offsets = np.zeros((6, 1, 3))
-    for k in range(3):
-        offsets[2 * k, 0, k] = step
-        offsets[2 * k + 1, 0, k] = -step
-    g = ecef_gravity_j2(r[None, :, :] + offsets)  # (6, N, 3): +e0, -e0, +e1, -e1, +e2, -e2
-    return np.stack([(g[2 * k] - g[2 * k + 1]) / (2.0 * step) for k in range(3)], axis=-1)
+    Written out, with c = 1.5 J2 a², :func:`ecef_gravity_j2` is g_i = -GM r_i F_i with
+    F_x = F_y = r⁻³ + c r⁻⁵ - 5 c z² r⁻⁷ and F_z = r⁻³ + 3 c r⁻⁵ - 5 c z² r⁻⁷ (Montenbruck &
+    Gill 2000, §3.2). Differentiating with d(r⁻ⁿ)/dr_j = -n r⁻ⁿ⁻² r_j and, with k = GM/r³,
+    j = c/r², s = 5 z²/r², q = k/r²::
+
+        dg_i/dr_j = -(k e_i δ_ij + r_i (S_i r_j + T δ_jz))
+        e_x = e_y = 1 + j (1 - s),      e_z = 1 + j (3 - s)
+        S_x = S_y = q (7 j s - 5 j - 3),  S_z = S_x - 10 q j,   T = -10 q j z
+
+    (symmetric, as a potential's Hessian must be: r_x (S_x z + T) = r_x z S_z). Exact to
+    round-off; tests/test_motion.py checks it against complex-step derivatives of
+    :func:`ecef_gravity_j2` (Squire & Trapp, SIAM Review 40(1), 1998).
+    """
+    z = r[:, 2]
+    sq = r * r
+    r2 = sq[:, 0] + sq[:, 1] + sq[:, 2]
+    k = GM_EARTH / (r2 * np.sqrt(r2))
+    j = _J2_FACTOR / r2
+    s = 5.0 * sq[:, 2] / r2
+    q = k / r2
+    S_xy = q * (7.0 * j * s - 5.0 * j - 3.0)
+    qj10 = 10.0 * q * j
+    rS = r * S_xy[:, None]
+    rS[:, 2] -= z * qj10
+    G = rS[:, :, None] * r[:, None, :]
+    G[:, :, 2] -= r * (qj10 * z)[:, None]
+    ke = k * (1.0 + j * (1.0 - s))
+    G[:, 0, 0] += ke
+    G[:, 1, 1] += ke
+    G[:, 2, 2] += k * (1.0 + j * (3.0 - s))
+    return -G
+
+
+# ecef_ballistic_acceleration's constants, folded as Python folds them there (same values).
+_J2_FACTOR = 1.5 * J2_EARTH * A_EARTH**2
+_OMEGA_SQUARED = OMEGA_EARTH * OMEGA_EARTH
+_CORIOLIS = np.array([2.0 * OMEGA_EARTH, -2.0 * OMEGA_EARTH])  # multiplies (vy, vx)
+
+
+def _ballistic_derivative(x: F64) -> F64:
+    """d/dt of (N, 6) states [r, v]: [v, ecef_ballistic_acceleration(r, v)].
+
+    The same floating-point operations in the same order as :func:`ecef_gravity_j2` and
+    :func:`ecef_ballistic_acceleration` (bit-identical, tested), on whole columns at once: for
+    the few tracks of one scan the numpy per-call overhead, not the arithmetic, is the cost.
+    """
+    r, v = x[:, :3], x[:, 3:]
+    z = r[:, 2]
+    sq = r * r
+    r2 = sq[:, 0] + sq[:, 1] + sq[:, 2]
+    k = GM_EARTH / (r2 * np.sqrt(r2))
+    j = _J2_FACTOR / r2
+    zz = 5.0 * z * z / r2
+    out = np.empty_like(x)
+    out[:, :3] = v
+    a = out[:, 3:]
+    np.multiply(-k[:, None], r, out=a)
+    a[:, :2] *= (1.0 + j * (1.0 - zz))[:, None]
+    a[:, 2] *= 1.0 + j * (3.0 - zz)
+    a[:, :2] += _CORIOLIS * v[:, 1::-1] + _OMEGA_SQUARED * r[:, :2]
+    return out
+
+
+def _state_matrix_constant() -> F64:
+    """The state-independent part of A = d(derivative)/dx: [[0, I], [W², -2 [w x]]]."""
+    w = OMEGA_EARTH
+    A = np.zeros((6, 6))
+    A[0, 3] = A[1, 4] = A[2, 5] = 1.0
+    A[3, 0] = A[4, 1] = w * w
+    A[3, 4] = 2.0 * w
+    A[4, 3] = -2.0 * w
+    return A
+
+
+_A_CONSTANT = _state_matrix_constant()
+_EYE6 = np.eye(6)
+
+
+def _cv_noise_indices(d: int, n: int) -> tuple[IntP, IntP]:
+    """Flat indices into an (n, n) matrix of the CV noise terms and which term each gets
+    (0: dt³/3 on pos-pos, 1: dt²/2 on pos-vel and vel-pos, 2: dt on vel-vel)."""
+    idx = np.arange(d)
+    rows = np.concatenate([idx, idx, idx + d, idx + d])
+    cols = np.concatenate([idx, idx + d, idx, idx + d])
+    which = np.repeat(np.array([0, 1, 1, 2]), d)
+    return rows * n + cols, which
+
+
+def _add_cv_noise(P: F64, q: float, dt: F64, d: int) -> None:
+    """Add the CV white-noise-acceleration Q (Bar-Shalom §6.2.2) of |dt| to the first 2d
+    components of contiguous (N, n, n) ``P`` in place: the elements and values of
+    :func:`_cv_noise_blocks`, added in one indexed call instead of four."""
+    n = P.shape[-1]
+    flat, which = _CV_NOISE_INDICES.get((d, n)) or _CV_NOISE_INDICES.setdefault(
+        (d, n), _cv_noise_indices(d, n)
+    )
+    dt = np.abs(dt)  # see _noise_dt
+    # np.power(dt, 3.0) is what dt**3 computes (libm pow); one concatenate is the cheap stack.
+    terms = np.concatenate((q * np.power(dt, 3.0) / 3.0, q * dt**2 / 2.0, q * dt))
+    P.reshape(P.shape[0], n * n)[:, flat] += terms.reshape(3, -1)[which].T
+
+
+_CV_NOISE_INDICES: dict[tuple[int, int], tuple[IntP, IntP]] = {}
 
 
 class BallisticJ2:
@@ -500,8 +588,9 @@ class BallisticJ2:
     (all tracks take the same number of substeps, each its own length dt_i / n). The covariance
     uses the linearised transition Phi, integrated with the same RK4 from the variational
     equation dPhi/dt = A(x(t)) Phi, A = [[0, I], [dg/dr + W², -2 [w x]]] (Montenbruck & Gill
-    2000, ch. 7). Process noise: white acceleration with PSD ``q`` [m²/s³] in CV form
-    (Bar-Shalom §6.2.2), which covers unmodelled drag and gravity-model error.
+    2000, ch. 7), dg/dr in closed form (:func:`ecef_gravity_gradient_j2`). Process noise: white
+    acceleration with PSD ``q`` [m²/s³] in CV form (Bar-Shalom §6.2.2), which covers unmodelled
+    drag and gravity-model error.
     """
 
     ndim = 6
@@ -517,58 +606,46 @@ class BallisticJ2:
             return 0
         return max(1, int(np.ceil(float(np.max(np.abs(dt))) / self.max_step)))
 
-    @staticmethod
-    def _derivative(x: F64) -> F64:
-        return np.concatenate([x[:, 3:], ecef_ballistic_acceleration(x[:, :3], x[:, 3:])], axis=1)
-
-    @staticmethod
-    def _state_matrix(x: F64) -> F64:
-        w = OMEGA_EARTH
-        A = np.zeros((x.shape[0], 6, 6))
-        A[:, 0, 3] = A[:, 1, 4] = A[:, 2, 5] = 1.0
-        A[:, 3:, :3] = _gravity_gradient(x[:, :3])
-        A[:, 3, 0] += w * w
-        A[:, 4, 1] += w * w
-        A[:, 3, 4] = 2.0 * w
-        A[:, 4, 3] = -2.0 * w
-        return A
-
     def propagate(self, x: F64, dt: F64) -> F64:
         dt = _as_dt(dt, x.shape[0])
         n_sub = self._substeps(dt)
         h = (dt / max(n_sub, 1))[:, None]
         for _ in range(n_sub):
-            k1 = self._derivative(x)
-            k2 = self._derivative(x + 0.5 * h * k1)
-            k3 = self._derivative(x + 0.5 * h * k2)
-            k4 = self._derivative(x + h * k3)
+            k1 = _ballistic_derivative(x)
+            k2 = _ballistic_derivative(x + 0.5 * h * k1)
+            k3 = _ballistic_derivative(x + 0.5 * h * k2)
+            k4 = _ballistic_derivative(x + h * k3)
             x = x + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
         return x
 
     def propagate_with_transition(self, x: F64, dt: F64) -> tuple[F64, F64]:
-        """Propagated states (N, 6) and the linearised transition matrices Phi (N, 6, 6)."""
+        """Propagated states (N, 6) (bit-identical to :meth:`propagate`) and the linearised
+        transition matrices Phi (N, 6, 6)."""
         dt = _as_dt(dt, x.shape[0])
+        n = x.shape[0]
         n_sub = self._substeps(dt)
         h = (dt / max(n_sub, 1))[:, None]
         hm = h[:, :, None]
-        Phi = np.broadcast_to(np.eye(6), (x.shape[0], 6, 6)).copy()
-        for _ in range(n_sub):
-            k1 = self._derivative(x)
+        Phi = np.broadcast_to(_EYE6, (n, 6, 6))
+        for step in range(n_sub):
+            k1 = _ballistic_derivative(x)
             x2 = x + 0.5 * h * k1
-            k2 = self._derivative(x2)
+            k2 = _ballistic_derivative(x2)
             x3 = x + 0.5 * h * k2
-            k3 = self._derivative(x3)
+            k3 = _ballistic_derivative(x3)
             x4 = x + h * k3
-            k4 = self._derivative(x4)
-            # The four stages' state matrices in one batched call (elementwise: bit-identical).
-            A1, A2, A3, A4 = np.split(self._state_matrix(np.concatenate([x, x2, x3, x4])), 4)
-            m1 = A1 @ Phi
+            k4 = _ballistic_derivative(x4)
+            # The four stages' state matrices in one batched call.
+            A = np.broadcast_to(_A_CONSTANT, (4 * n, 6, 6)).copy()
+            A[:, 3:, :3] += ecef_gravity_gradient_j2(np.concatenate([x, x2, x3, x4])[:, :3])
+            A1, A2, A3, A4 = A[:n], A[n : 2 * n], A[2 * n : 3 * n], A[3 * n :]
+            m1 = A1 if step == 0 else A1 @ Phi  # Phi is the identity before the first step
             m2 = A2 @ (Phi + 0.5 * hm * m1)
             m3 = A3 @ (Phi + 0.5 * hm * m2)
             m4 = A4 @ (Phi + hm * m3)
             Phi = Phi + hm / 6.0 * (m1 + 2.0 * m2 + 2.0 * m3 + m4)
             x = x + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-        return x, Phi
+        return x, np.array(Phi)
 
     def process_noise(self, dt: F64) -> F64:
         return _cv_noise_blocks(self.q, _noise_dt(dt), 3, 6)
@@ -577,5 +654,6 @@ class BallisticJ2:
         _check_shapes(x, P, self.ndim)
         dt = _as_dt(dt, x.shape[0])
         x_new, Phi = self.propagate_with_transition(x, dt)
-        P_new = Phi @ P @ np.swapaxes(Phi, 1, 2) + self.process_noise(dt)
+        P_new = Phi @ P @ np.swapaxes(Phi, 1, 2)
+        _add_cv_noise(P_new, self.q, dt, 3)
         return x_new, _symmetrise(P_new)

@@ -37,7 +37,7 @@ The tracker is deterministic: the same sequence of ``update`` calls gives the sa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -75,6 +75,7 @@ I8 = npt.NDArray[np.int8]
 U64 = npt.NDArray[np.uint64]
 Bool = npt.NDArray[np.bool_]
 IntP = npt.NDArray[np.intp]
+_Array = TypeVar("_Array", bound=npt.NDArray[Any])
 
 
 @dataclass(frozen=True)
@@ -257,21 +258,27 @@ class Tracker:
         if cached is not None and cached.time == t:
             return cached
         s = self.store
-        rows = np.flatnonzero(s.confirmed) if confirmed_only else slice(None)
-        x, P = s.x[rows].copy(), s.P[rows].copy()
+        rows = np.flatnonzero(s.confirmed) if confirmed_only else None
+
+        def take(values: _Array) -> _Array:
+            # Indexing with an array already copies; all rows need an explicit copy.
+            return values.copy() if rows is None else cast(_Array, values[rows])
+
+        x, P = take(s.x), take(s.P)
         n = x.shape[0]
         if self.time is not None and t > self.time and n:
             x, P = self.motion.predict(x, P, np.full(n, t - self.time))
+        confirmed = take(s.confirmed)
         table = TrackTable(
             time=t,
-            track_id=s.track_id[rows].copy(),
+            track_id=take(s.track_id),
             state=x,
             covariance=P,
-            quality=track_quality(P, self.spatial_dims, s.misses[rows], s.confirmed[rows]),
-            confirmed=s.confirmed[rows].copy(),
-            last_update=s.last_update[rows].copy(),
-            sensor_mask=s.sensor_mask[rows].copy(),
-            hits=s.hits[rows].copy(),
+            quality=track_quality(P, self.spatial_dims, take(s.misses), confirmed),
+            confirmed=confirmed,
+            last_update=take(s.last_update),
+            sensor_mask=take(s.sensor_mask),
+            hits=take(s.hits),
         )
         for value in vars(table).values():
             if isinstance(value, np.ndarray):
@@ -396,6 +403,7 @@ class Tracker:
         mj: IntP = np.zeros(0, np.intp)
         innovation = np.zeros((0, meas.dim))
         S = np.zeros((0, meas.dim, meas.dim))
+        J: F64 | None = None  # polar reports' Jacobian with respect to position
         S_inv = S
         d2 = np.zeros(0)
         logdet = np.zeros(0)
@@ -405,12 +413,13 @@ class Tracker:
             radius = np.sqrt(gamma * (largest_eigenvalue_bound(P_pos) + sigma_meas**2))
             ti, mj = candidate_pairs(store.x[:, :d], radius, meas_pos)
             if ti.size:
-                innovation, S = self._pair_innovations(ti, mj, meas)
+                innovation, S, J = self._pair_innovations(ti, mj, meas)
                 S_inv, logdet = inverse_and_logdet(S)
                 d2 = mahalanobis_squared(innovation, S_inv)
                 inside = d2 <= gamma
                 ti, mj = ti[inside], mj[inside]
                 innovation, S, S_inv = innovation[inside], S[inside], S_inv[inside]
+                J = J[inside] if J is not None else None
                 d2, logdet = d2[inside], logdet[inside]
 
         hit = np.zeros(n_tracks, bool)
@@ -430,13 +439,16 @@ class Tracker:
             assigned = np.where(assigned >= 0, assigned, tentative)
             hit = assigned >= 0
             if hit.any():
+                chosen = np.flatnonzero(assigned[ti] == mj)  # one pair per hit track
                 if meas.kind == "cartesian":
-                    chosen = np.flatnonzero(assigned[ti] == mj)  # one pair per hit track
                     self._position_update(
                         ti[chosen], innovation[chosen], S_inv[chosen], meas.R[mj[chosen]]
                     )
                 else:
-                    self._kalman_update(np.flatnonzero(hit), assigned[hit], meas)
+                    assert J is not None  # polar pairs carry their Jacobian
+                    self._polar_update(
+                        ti[chosen], innovation[chosen], J[chosen], meas.R[mj[chosen]]
+                    )
             used = np.zeros(n_meas, bool)
             used[assigned[hit]] = True
             near_confirmed = np.zeros(n_meas, bool)
@@ -462,11 +474,14 @@ class Tracker:
         self._initiate(scan, np.flatnonzero(starts), meas_pos, meas_pos_cov)
         self.last_scan = _ScanResult(assigned=assigned, n_new=int(starts.sum()))
 
-    def _pair_innovations(self, ti: IntP, mj: IntP, meas: MeasurementBatch) -> tuple[F64, F64]:
-        """Innovation ν (K, m) and its covariance S (K, m, m) for each candidate pair."""
+    def _pair_innovations(
+        self, ti: IntP, mj: IntP, meas: MeasurementBatch
+    ) -> tuple[F64, F64, F64 | None]:
+        """Innovation ν (K, m), its covariance S (K, m, m) and, for polar reports, the
+        measurement Jacobian with respect to position (K, 3, 3) for each candidate pair."""
         d = self.spatial_dims
         x = self.store.x[ti]
-        P_pos = self.store.P[ti][:, :d, :d]
+        P_pos = self.store.P[ti, :d, :d]
         if meas.kind == "polar":
             site, rot = meas.sensor_ecef[mj], meas.enu_rotation[mj]
             z_hat = polar_h(x[:, :3], site, rot)
@@ -476,7 +491,8 @@ class Tracker:
         else:
             innovation = meas.z[mj] - x[:, :d]
             S = P_pos + meas.R[mj]
-        return innovation, 0.5 * (S + np.swapaxes(S, 1, 2))
+            J = None
+        return innovation, 0.5 * (S + np.swapaxes(S, 1, 2)), J
 
     def _measurement_jacobian(self, x: F64, rows: IntP, meas: MeasurementBatch) -> F64:
         """H (K, m, n) for tracks ``x`` (K, n) against measurement rows ``rows``."""
@@ -487,6 +503,19 @@ class Tracker:
         else:
             H[:, np.arange(d), np.arange(d)] = 1.0
         return H
+
+    def _polar_update(self, tracks: IntP, innovation: F64, J: F64, R: F64) -> None:
+        """EKF update of ``tracks`` with their chosen polar reports, reusing the innovation and
+        position Jacobian computed for gating (both at the same predicted states): the equations
+        of :func:`kizuna.track.filters.ekf_update` (Bar-Shalom §10.3.2, Joseph form) without
+        evaluating h and its Jacobian a second time. Checked against :meth:`_kalman_update`."""
+        store = self.store
+        x, P = store.x[tracks], store.P[tracks]
+        H = np.zeros((tracks.size, J.shape[1], self.ndim))
+        H[:, :, :3] = J
+        PHt = P @ np.swapaxes(H, 1, 2)
+        S = filters.symmetrise(H @ PHt + R)
+        store.x[tracks], store.P[tracks] = filters.joseph_update(x, P, innovation, S, H, PHt, R)
 
     def _kalman_update(self, tracks: IntP, rows: IntP, meas: MeasurementBatch) -> None:
         store = self.store
