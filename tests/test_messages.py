@@ -106,6 +106,40 @@ def test_label_is_normalised_and_checked() -> None:
     assert str(Label("UNCLASSIFIED", ())) == "UNCLASSIFIED REL TO (none)"
 
 
+def _report_fields(**overrides: object) -> list[object]:
+    """A report as the raw array the wire carries, fields overridden (no Struct checks)."""
+    fields = {f: getattr(make_report(), f) for f in TrackReport.__struct_fields__}
+    fields["label"] = ["UNCLASSIFIED", ["JPN", "USA"]]
+    fields.update(overrides)
+    return list(fields.values())
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"node": "jpn"},
+        {"node": "J1N"},
+        {"nations": ["JPN", "usa"]},
+        {"label": ["UNCLASSIFIED", ["JPN", "Usa"]]},
+        {"label": ["UNCLASSIFIED", ["JPNX"]]},
+    ],
+    ids=str,
+)
+def test_bad_nation_codes_in_a_batch_are_malformed(bad: dict[str, object]) -> None:
+    # Good reports first: codes already seen must not let a bad one through later in a batch.
+    good = [_report_fields(track_number=k) for k in range(3)]
+    body = msgspec.msgpack.encode(["JPN", 4.0, [*good, _report_fields(**bad)], []])
+    env = wrap(ReportBatch(node="JPN", time=4.0), payload=body)
+    with pytest.raises(WireError, match=r"nation code|length") as caught:
+        decode_payload(env)
+    assert caught.value.reason == "malformed"
+    ok = msgspec.msgpack.encode(["JPN", 4.0, good, []])
+    batch = decode_payload(wrap(ReportBatch(node="JPN", time=4.0), payload=ok))
+    assert isinstance(batch, ReportBatch) and len(batch.reports) == 3
+    with pytest.raises(ValueError, match="nation code"):
+        Label("UNCLASSIFIED", ("usa",))
+
+
 def test_covariance_helpers_round_trip() -> None:
     a = np.arange(36.0).reshape(6, 6)
     p = a @ a.T

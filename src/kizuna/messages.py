@@ -25,6 +25,7 @@ Wire rules (our own, notional — no restricted message standard is used or imit
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Annotated, Final, Literal
 
@@ -54,6 +55,13 @@ IDENTITIES: Final[tuple[str, ...]] = (
 )
 
 NationCode = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
+# In the structs a batch repeats per report (TrackReport, Label), a nation code is decoded with
+# only its length checked (in C) and its letters in ``__post_init__`` against the codes already
+# seen (:func:`_check_nation_codes`): msgspec's ``pattern`` runs a Python regex per string, and
+# with four codes per report that was 3.5 of 6 ms to decode a 1,000-report batch (measured).
+_NationCode3 = Annotated[str, msgspec.Meta(min_length=3, max_length=3)]
+_NATION_CODE = re.compile("^[A-Z]{3}$")
+_GOOD_NATION_CODES: set[str] = set()
 Quality = Annotated[int, msgspec.Meta(ge=0, le=15)]
 TrackNumber = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 # A float that must be finite. msgspec checks the bounds when *decoding* (NaN fails any range
@@ -110,6 +118,20 @@ _CLASSIFICATION_SET: Final = frozenset(CLASSIFICATIONS)
 _NORMALISED: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
+def _check_nation_codes(codes: tuple[str, ...]) -> None:
+    """ValueError unless every code is three capital letters A-Z (``NationCode``'s pattern).
+
+    Good codes are remembered (bounded: hostile input cannot grow the set without limit), so a
+    batch's repeated codes cost a set lookup each."""
+    for code in codes:
+        if code in _GOOD_NATION_CODES:
+            continue
+        if not (isinstance(code, str) and _NATION_CODE.match(code)):
+            raise ValueError(f"nation code {code!r} is not three capital letters A-Z")
+        if len(_GOOD_NATION_CODES) < 4096:
+            _GOOD_NATION_CODES.add(code)
+
+
 class Label(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """A releasability label in the spirit of STANAG 4774 (notional, not that format).
 
@@ -118,7 +140,7 @@ class Label(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """
 
     classification: str = "UNCLASSIFIED"
-    releasable_to: tuple[NationCode, ...] = ()
+    releasable_to: tuple[_NationCode3, ...] = ()  # NationCode, checked in __post_init__
 
     def __post_init__(self) -> None:
         if self.classification not in _CLASSIFICATION_SET:
@@ -126,8 +148,9 @@ class Label(msgspec.Struct, array_like=True, frozen=True, gc=False):
                 f"classification {self.classification!r} is not one of {list(CLASSIFICATIONS)}"
             )
         given = self.releasable_to
-        normalised = _NORMALISED.get(given)
+        normalised = _NORMALISED.get(given)  # a tuple in the cache has had its codes checked
         if normalised is None:
+            _check_nation_codes(given)
             normalised = tuple(sorted(set(given)))
             normalised = given if normalised == given else normalised
             if len(_NORMALISED) < 4096:  # bounded: hostile input cannot grow it without limit
@@ -148,7 +171,7 @@ class TrackReport(_Wire, frozen=True):
     """
 
     track_number: TrackNumber
-    node: NationCode  # the reporting node's nation
+    node: _NationCode3  # the reporting node's nation (NationCode, checked in __post_init__)
     time: Finite  # time of validity of the state, s since epoch
     state: State6  # ECEF x, y, z (m), vx, vy, vz (m/s)
     covariance: Annotated[list[Finite], msgspec.Meta(min_length=21, max_length=36)]
@@ -156,7 +179,7 @@ class TrackReport(_Wire, frozen=True):
     category: Category
     identity: Identity
     sensors: tuple[str, ...]  # ids of the sensors whose data contributed
-    nations: tuple[NationCode, ...]  # nations whose data contributed
+    nations: tuple[_NationCode3, ...]  # nations whose data contributed (NationCode, checked)
     label: Label
     # Appended in minor 0; measurement time of the newest data in the state (for latency).
     source_time: float = math.nan
@@ -164,6 +187,8 @@ class TrackReport(_Wire, frozen=True):
     def __post_init__(self) -> None:
         if len(self.covariance) not in (21, 36):
             raise ValueError(f"covariance has {len(self.covariance)} values, expected 21 or 36")
+        if self.node not in _GOOD_NATION_CODES or not _GOOD_NATION_CODES.issuperset(self.nations):
+            _check_nation_codes((self.node, *self.nations))
 
 
 class TrackDrop(_Wire, frozen=True):
