@@ -185,15 +185,21 @@ def _covariances(reports: list[TrackReport]) -> np.ndarray:
     """(K, 6, 6) covariance matrices of K reports (21 upper-triangle or 36 values each)."""
     out = np.zeros((len(reports), 6, 6))
     rows, cols = np.triu_indices(6)
-    upper = [k for k, r in enumerate(reports) if len(r.covariance) == 21]
-    if upper:
-        values = np.array([reports[k].covariance for k in upper], dtype=np.float64)
-        which = np.asarray(upper, dtype=np.intp)[:, None]
-        out[which, rows, cols] = values
-        out[which, cols, rows] = values
-    for k, r in enumerate(reports):
-        if len(r.covariance) == 36:
-            out[k] = covariance_matrix(list(r.covariance))
+    values = [r.covariance for r in reports]
+    if all(len(v) == 21 for v in values):  # the usual case: every report sends the triangle
+        upper = np.array(values, dtype=np.float64).reshape(len(reports), 21)
+        out[:, rows, cols] = upper
+        out[:, cols, rows] = upper
+        return out
+    upper_rows = [k for k, v in enumerate(values) if len(v) == 21]
+    if upper_rows:
+        triangle = np.array([values[k] for k in upper_rows], dtype=np.float64)
+        which = np.asarray(upper_rows, dtype=np.intp)[:, None]
+        out[which, rows, cols] = triangle
+        out[which, cols, rows] = triangle
+    for k, v in enumerate(values):
+        if len(v) == 36:
+            out[k] = covariance_matrix(list(v))
     return out
 
 
@@ -513,7 +519,8 @@ class Node:
         compiled = self._sender_policy(sender)
         me_bit = self._nation_bit[self.nation]
         state = np.array([r.state for r in reports], dtype=np.float64)
-        label_bit_list = [self._bits_of_label(r.label) for r in reports]
+        labels = [r.label for r in reports]
+        label_bit_list = [self._bits_of_label(lab) for lab in labels]
         sensor_info = [self._bits_of_sensors(r.sensors) for r in reports]
         label_bits = np.array(label_bit_list, dtype=np.int64)
         sensor_bits = np.array([b for b, _ in sensor_info], dtype=np.uint64)
@@ -521,23 +528,28 @@ class Node:
         verdict = compiled.decide_all(
             state[:, :3], categories, sensor_bits, label_bits, recipients=[self.nation]
         )[self.nation]
-        release = verdict.release.tolist()
-        allowed = verdict.label_mask.tolist()
-        reasons: list[str] = []
-        for k, r in enumerate(reports):
-            bits = label_bit_list[k]
-            if r.node != sender:
-                reasons.append("report node differs from envelope sender")
-            elif not bits & me_bit:
-                reasons.append("label excludes me")
-            elif sensor_info[k][1]:
-                reasons.append("unknown sensor")
-            elif not release[k]:
-                reasons.append(f"sender policy forbids: {verdict.reason(k)}")
-            elif bits & ~allowed[k]:
-                reasons.append("label wider than sender policy allows")
-            else:
-                reasons.append("")
+        # The checks in order, over the batch; the first failing one names a report's reason.
+        # Codes: 0 ok, 1 node, 2 label excludes me, 3 unknown sensor, 4 policy, 5 label wider.
+        code = np.zeros(len(reports), dtype=np.int8)
+        failing = [
+            (1, np.array([r.node != sender for r in reports], dtype=bool)),
+            (2, (label_bits & me_bit) == 0),
+            (3, np.array([unknown for _, unknown in sensor_info], dtype=bool)),
+            (4, ~verdict.release),
+            (5, (label_bits & ~verdict.label_mask) != 0),
+        ]
+        for value, bad in reversed(failing):  # the first check wins: written last
+            code[bad] = value
+        reasons = [""] * len(reports)
+        for k in np.flatnonzero(code).tolist():
+            reasons[k] = (
+                "",
+                "report node differs from envelope sender",
+                "label excludes me",
+                "unknown sensor",
+                f"sender policy forbids: {verdict.reason(k)}",
+                "label wider than sender policy allows",
+            )[int(code[k])]
         cov = _covariances(reports)
         # Degradations are idempotent: a properly degraded report is a fixed point. Checked per
         # rule over all its reports at once (the degradation works row by row).
@@ -555,22 +567,28 @@ class Node:
                     and np.allclose(p2[j], cov[k], rtol=1e-9, atol=1e-9)
                 ):
                     reasons[k] = "precision exceeds sender policy"
+        text = self._label_text
         receipt = self.last_receipt
+        receipt += [
+            ItemMeta("track_report", r.track_number, r.category, text(lab), "delivered")
+            for r, lab in zip(reports, labels, strict=True)
+        ]
+        if not any(reasons):  # the usual case: every report passes
+            self.counters["accepted:track_report"] += len(reports)
+            self.fuser.on_reports(reports, t, state, cov)
+            return
+        first = len(receipt) - len(reports)
         accepted: list[int] = []
-        for k, (r, reason) in enumerate(zip(reports, reasons, strict=True)):
-            meta = ItemMeta(
-                "track_report", r.track_number, r.category, self._label_text(r.label), "delivered"
-            )
+        for k, reason in enumerate(reasons):
             if reason:
                 self.counters[f"violation:{reason}"] += 1
-                receipt.append(msgspec.structs.replace(meta, outcome=f"rejected:{reason}"))
+                receipt[first + k] = msgspec.structs.replace(
+                    receipt[first + k], outcome=f"rejected:{reason}"
+                )
                 continue
             self.counters["accepted:track_report"] += 1
             accepted.append(k)
-            receipt.append(meta)
-        if len(accepted) == len(reports):
-            self.fuser.on_reports(reports, t, state, cov)
-        elif accepted:
+        if accepted:
             self.fuser.on_reports([reports[k] for k in accepted], t, state[accepted], cov[accepted])
 
     def _bits_of_label(self, label: Label) -> int:
@@ -645,6 +663,14 @@ class Node:
             self._labels_by_bits[bits] = label
         return label
 
+    def _labels_of_bits(self, bits: npt.NDArray[np.int64]) -> list[Label]:
+        """:meth:`_label_of_bits` of each value of ``bits`` (one lookup per distinct value)."""
+        if bits.size == 0:
+            return []
+        distinct, which = np.unique(bits, return_inverse=True)
+        labels = [self._label_of_bits(b) for b in distinct.tolist()]
+        return [labels[i] for i in which.tolist()]
+
     def _sensors_of_mask(self, mask: int) -> tuple[str, ...]:
         """Sensor ids of the bits in ``mask`` (memoised: a node sees few distinct masks)."""
         sensors = self._sensors_by_mask.get(mask)
@@ -664,7 +690,20 @@ class Node:
         return text
 
     def on_tick(self, t: float) -> list[Outgoing]:
-        """Numbering, responsibility, policy and signing for this reporting interval."""
+        """Numbering, responsibility, policy and signing for this reporting interval, then
+        missile warning: ``on_tick_reports(t) + on_tick_warnings(t)``."""
+        return self.on_tick_reports(t) + self.on_tick_warnings(t)
+
+    def on_tick_warnings(self, t: float) -> list[Outgoing]:
+        """The warning half of :meth:`on_tick`: c2 over the picture at ``t``.
+
+        Split out so a live runtime can publish the reports first (they are what allies'
+        pictures wait for, issue #8) and run this afterwards; the envelopes are sealed in the
+        same order either way."""
+        return self.c2.on_tick(t, self.picture(t))
+
+    def on_tick_reports(self, t: float) -> list[Outgoing]:
+        """The reporting half of :meth:`on_tick`: numbering, responsibility, policy, signing."""
         local, masks = self._local_tracks(t)
         self.fuser.set_local(local)
         drops = self.fuser.check(t)
@@ -681,10 +720,10 @@ class Node:
         for ally, d in decisions.items():
             bits |= np.where(d.release & (d.degrade < 0), self._nation_bit[ally], 0)
         labels = list(local.label)
-        for k, r in enumerate(rows.tolist()):
-            labels[r] = self._label_of_bits(int(bits[k]))
-        self.fuser.set_local(replace(local, label=labels))
         row_list = rows.tolist()
+        for r, label in zip(row_list, self._labels_of_bits(bits), strict=True):
+            labels[r] = label
+        self.fuser.set_local(replace(local, label=labels))
         position = {r: k for k, r in enumerate(row_list)}
         cat_of = dict(zip(row_list, cats, strict=True))
         rep_rows, rep_numbers = self.fuser.responsible_rows(t, self.config.hysteresis)
@@ -697,30 +736,34 @@ class Node:
             )
         )
         stand_in = self._stand_in_reports(t, rows, numbers, set(rep_row_list), cat_of)
-        release_of = {ally: d.release.tolist() for ally, d in decisions.items()}
-        withheld_rows = sorted(
-            {
-                r
-                for ally in self.allies
-                for r, _ in reports + stand_in.get(ally, [])
-                if not release_of[ally][position[r]]
-            }
-        )
-        shadow = _ShadowReports(self, t, withheld_rows, cat_of)
+        # Per ally: its entries (responsible reports, then stand-ins), their rows in
+        # ``decisions`` and whether each is released.
+        entries_of: dict[str, list[tuple[int, TrackReport]]] = {}
+        k_of: dict[str, npt.NDArray[np.intp]] = {}
+        withheld: set[int] = set()
+        for ally in self.allies:
+            entries = reports + stand_in.get(ally, [])
+            ks = np.fromiter((position[r] for r, _ in entries), dtype=np.intp, count=len(entries))
+            entries_of[ally], k_of[ally] = entries, ks
+            withheld.update(rows[ks[~decisions[ally].release[ks]]].tolist())
+        shadow = _ShadowReports(self, t, sorted(withheld), cat_of)
         out: list[Outgoing] = []
         for ally in self.allies:
             d = decisions[ally]
-            release = release_of[ally]
-            label_mask = d.label_mask.tolist()
-            degrade = d.degrade.tolist()
+            entries, ks = entries_of[ally], k_of[ally]
+            release = d.release[ks].tolist()
+            degrade = d.degrade[ks].tolist()
+            # Each entry's label for this ally; a fully released report already carries it
+            # (the local label above), so it is sent as built.
+            entry_labels = self._labels_of_bits(d.label_mask[ks])
             sent: list[TrackReport] = []
             items: list[ItemMeta] = []
             # Per item, its index in ``sent`` (-1: withheld, not in the envelope).
             item_sent: list[int] = []
             to_degrade: dict[int, list[int]] = {}  # rule -> indices in ``sent``
-            for r, rep in reports + stand_in.get(ally, []):
-                k = position[r]
-                if not release[k]:
+            text = self._label_text
+            for i, (r, rep) in enumerate(entries):
+                if not release[i]:
                     alt = shadow.report(ally, r, rep)
                     if alt is not None:
                         self.counters[f"shadow:{ally}"] += 1
@@ -729,11 +772,11 @@ class Node:
                         items.append(
                             ItemMeta(
                                 "track_report", alt.track_number, alt.category,
-                                self._label_text(alt.label), "sent",
+                                text(alt.label), "sent",
                             )
                         )  # fmt: skip
                         continue
-                    reason = d.reason(k)
+                    reason = d.reason(int(ks[i]))
                     self.counters[f"withheld:{reason}"] += 1
                     item_sent.append(-1)
                     items.append(
@@ -741,22 +784,21 @@ class Node:
                             "track_report",
                             rep.track_number,
                             rep.category,
-                            self._label_text(rep.label),
+                            text(rep.label),
                             f"withheld:{reason}",
                         )
                     )
                     continue
-                label = self._label_of_bits(label_mask[k])
-                if degrade[k] >= 0:  # degraded below, all of one rule at once
-                    to_degrade.setdefault(degrade[k], []).append(len(sent))
+                label = entry_labels[i]
+                if degrade[i] >= 0:  # degraded below, all of one rule at once
+                    to_degrade.setdefault(degrade[i], []).append(len(sent))
                 item_sent.append(len(sent))
-                sent.append(msgspec.structs.replace(rep, label=label))
+                sent.append(
+                    rep if label is rep.label else msgspec.structs.replace(rep, label=label)
+                )
                 items.append(
-                    ItemMeta(
-                        "track_report", rep.track_number, rep.category, self._label_text(label),
-                        "sent",
-                    )
-                )  # fmt: skip
+                    ItemMeta("track_report", rep.track_number, rep.category, text(label), "sent")
+                )
             for rule, which in sorted(to_degrade.items()):
                 how = self.compiled.degradation(rule)
                 assert how is not None
@@ -774,7 +816,6 @@ class Node:
                 item_sent.append(len(sent) + j)  # drops follow the reports in entry order
                 items.append(ItemMeta("track_drop", dm.track_number, "", drop_text, "sent"))
             out += self._seal_batches(ally, t, sent, drop_msgs, items, item_sent)
-        out += self.c2.on_tick(t, self.picture(t))
         return out
 
     def _seal_batches(

@@ -201,18 +201,30 @@ class Area:
         Longitudes are unwrapped around the first vertex, so polygons may cross the
         antimeridian (the Pacific does) as long as they span less than 360°.
         """
-        ref = self.lon_deg[0]
-        vx = _unwrap(self.lon_deg, ref)
-        vy = self.lat_deg
-        px = _unwrap(np.asarray(lon_deg, dtype=float), ref)[:, None]
+        x1, y1, dx, dy = self._edge_rows
+        px = _unwrap(np.asarray(lon_deg, dtype=float), float(self.lon_deg[0]))[:, None]
         py = np.asarray(lat_deg, dtype=float)[:, None]
-        x1, y1 = vx[None, :], vy[None, :]
-        x2, y2 = np.roll(vx, -1)[None, :], np.roll(vy, -1)[None, :]
-        straddles = (y1 > py) != (y2 > py)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x_cross = x1 + (py - y1) * (x2 - x1) / (y2 - y1)
+        straddles = (y1 > py) != (self._y2 > py)
+        # Only straddling edges count, and for them dy != 0: the other edges' crossing is not
+        # used, so their zero dy is replaced by 1 (no division by zero, nothing to silence).
+        x_cross = x1 + (py - y1) * dx / dy
         crossings = straddles & (px < x_cross)
         return (np.count_nonzero(crossings, axis=1) % 2) == 1
+
+    @cached_property
+    def _y2(self) -> F64:
+        return np.roll(np.asarray(self.lat_deg, dtype=float), -1)[None, :]
+
+    @cached_property
+    def _edge_rows(self) -> tuple[F64, F64, F64, F64]:
+        """(1, E) rows of the edges' start x, start y, x step and y step (0 → 1), computed once
+        per area with the same operations :meth:`contains` made per call before (same bits)."""
+        ref = self.lon_deg[0]
+        vx = _unwrap(self.lon_deg, ref)
+        vy = np.asarray(self.lat_deg, dtype=float)
+        x2, y2 = np.roll(vx, -1), np.roll(vy, -1)
+        dy = y2 - vy
+        return vx[None, :], vy[None, :], (x2 - vx)[None, :], np.where(dy == 0.0, 1.0, dy)[None, :]
 
     def contains_point(self, lat_deg: float, lon_deg: float) -> bool:
         """:meth:`contains` for one point, in plain Python (the per-report path)."""
@@ -541,17 +553,37 @@ def _lat_lon_deg_scalar(x: float, y: float, z: float) -> tuple[float, float]:
 # ---------------------------------------------------------------------------------------------
 
 
+# Category names in sorted order and their codes, to look strings up with one binary search.
+_SORTED_CATEGORY_NAMES = np.array(sorted(CATEGORY_CODE))
+_SORTED_CATEGORY_CODES = np.array([CATEGORY_CODE[c] for c in sorted(CATEGORY_CODE)], np.int64)
+
+
 def _category_bits(categories: npt.NDArray[np.generic]) -> npt.NDArray[np.int64]:
     """1 << category code, from category strings or codes; ValueError for anything else."""
     if categories.dtype.kind in "US":
-        codes = np.full(categories.shape, -1, dtype=np.int64)
-        for name, code in CATEGORY_CODE.items():
-            codes[categories == name] = code
+        names = categories.astype(str) if categories.dtype.kind == "S" else categories
+        at = np.minimum(
+            np.searchsorted(_SORTED_CATEGORY_NAMES, names), len(_SORTED_CATEGORY_NAMES) - 1
+        )
+        codes = np.where(_SORTED_CATEGORY_NAMES[at] == names, _SORTED_CATEGORY_CODES[at], -1)
     else:
         codes = categories.astype(np.int64)
     if codes.size and (codes.min() < 0 or codes.max() >= len(CATEGORY_CODE)):
         raise ValueError(f"unknown category in batch; expected {list(CATEGORY_CODE)}")
     return np.left_shift(np.int64(1), codes)
+
+
+@dataclass(frozen=True)
+class _RuleTest:
+    """One rule's tests in :meth:`CompiledPolicy._rule_index` (None: the test always holds)."""
+
+    index: int
+    category_bits: int | None
+    not_allowed: np.uint64 | None
+    excluded: np.uint64 | None
+    any_of: np.uint64 | None
+    area: str | None
+    inside: bool
 
 
 @dataclass(frozen=True)
@@ -601,6 +633,8 @@ class CompiledPolicy:
             return m
 
         all_bits = mask(self.sensor_ids)
+        self.allowed_all = all_bits
+        self._plans: dict[str, list[_RuleTest]] = {}
         self.own_mask = all_bits if policy.own_sensors is None else mask(policy.own_sensors)
         self.allowed = [all_bits if r.sensors is None else mask(r.sensors) for r in policy.rules]
         self.excluded = [mask(r.exclude_sensors) for r in policy.rules]
@@ -626,6 +660,33 @@ class CompiledPolicy:
             ]
         )
 
+    def _rule_plan(self, recipient: str) -> list[_RuleTest]:
+        """The rules that apply to ``recipient``, in order, each with only the tests that can
+        fail (a test against every category, every sensor allowed, or no excluded sensor holds
+        for every track, so it is left out: the same matches, fewer array operations)."""
+        plan = self._plans.get(recipient)
+        if plan is None:
+            plan = []
+            all_sensors = self.allowed_all
+            for k, rule in enumerate(self.policy.rules):
+                if not rule.applies_to(recipient):
+                    continue
+                plan.append(
+                    _RuleTest(
+                        index=k,
+                        category_bits=(
+                            None if self.category_bits[k] == 0b1111 else self.category_bits[k]
+                        ),
+                        not_allowed=(None if self.allowed[k] == all_sensors else ~self.allowed[k]),
+                        excluded=None if self.excluded[k] == 0 else self.excluded[k],
+                        any_of=self.any_of[k] if rule.any_of_sensors else None,
+                        area=rule.area,
+                        inside=rule.where == "inside",
+                    )
+                )
+            self._plans[recipient] = plan
+        return plan
+
     def _rule_index(
         self,
         recipient: str,
@@ -637,17 +698,19 @@ class CompiledPolicy:
         n = cat_bit.shape[0]
         out = np.full(n, -2, dtype=np.int32)
         open_ = np.ones(n, dtype=bool)
-        for k, rule in enumerate(self.policy.rules):
-            if not rule.applies_to(recipient):
-                continue
-            match = open_ & ((cat_bit & self.category_bits[k]) != 0)
-            match &= (own_bits & ~self.allowed[k]) == 0
-            match &= (sensor_mask & self.excluded[k]) == 0
-            if rule.any_of_sensors:
-                match &= (sensor_mask & self.any_of[k]) != 0
-            if rule.area is not None:
-                match &= inside[rule.area] if rule.where == "inside" else ~inside[rule.area]
-            out[match] = k
+        for test in self._rule_plan(recipient):
+            match = open_.copy()
+            if test.category_bits is not None:
+                match &= (cat_bit & test.category_bits) != 0
+            if test.not_allowed is not None:
+                match &= (own_bits & test.not_allowed) == 0
+            if test.excluded is not None:
+                match &= (sensor_mask & test.excluded) == 0
+            if test.any_of is not None:
+                match &= (sensor_mask & test.any_of) != 0
+            if test.area is not None:
+                match &= inside[test.area] if test.inside else ~inside[test.area]
+            out[match] = test.index
             open_ &= ~match
             if not open_.any():
                 break
