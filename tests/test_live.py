@@ -370,3 +370,46 @@ def test_three_nodes_converge_and_score_over_mutual_tls(alliance: Alliance) -> N
     outcomes = set(envelopes["outcome"])
     assert "delivered" in outcomes
     assert not any(o.startswith("rejected") for o in outcomes), outcomes
+
+
+def test_tick_rest_waits_only_for_allies_heard_lately(tmp_path: Path) -> None:
+    """After a tick's reports go out, its warnings, picture and Status wait (at most a quarter
+    interval) for the envelopes of allies heard from lately, and for nobody else."""
+    from kizuna.runtime.live import LiveNode, LiveOptions, load_for_live
+    from kizuna.runtime.zenoh_transport import TransportConfig
+
+    scenario, policies, keys = load_for_live(TRILATERAL, None, None)
+    live = LiveNode(
+        scenario, "JPN", policies, keys["JPN"], LiveOptions("x", TransportConfig(), None)
+    )
+    live.clock = Clock(time.time() - 10.0, 1.0, scenario.duration_s)
+    sent = time.time()
+    assert live._finish_wait_s(sent) == 0.0  # nobody heard from: nothing to wait for
+    live.last_heard["USA"] = sent - 1.0  # heard lately, not since the reports went
+    assert 0.0 < live._finish_wait_s(sent) <= 0.25 * live.interval
+    live.last_heard["USA"] = sent + 0.001  # its envelope of this tick is in
+    assert live._finish_wait_s(sent) == 0.0
+    live.last_heard["USA"] = sent - 10.0 * live.interval  # silent for long: not waited for
+    assert live._finish_wait_s(sent) == 0.0
+    live.last_heard["USA"] = sent - 1.0
+    assert live._finish_wait_s(sent - live.interval) == 0.0  # past the quarter interval
+
+
+def test_idle_collector_freezes_collects_when_due_and_restores() -> None:
+    import gc
+
+    from kizuna.runtime.live import _IdleCollector
+
+    threshold = gc.get_threshold()
+    idle = _IdleCollector()
+    try:
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[:2] == threshold[:2] and gc.get_threshold()[2] > 10**6
+        assert not idle.collect_if_due()  # just collected
+        for _ in range(threshold[2]):
+            gc.collect(1)  # each young collection counts towards a full one
+        assert idle.collect_if_due()
+        assert not idle.collect_if_due()
+    finally:
+        idle.close()
+    assert gc.get_threshold() == threshold and gc.get_freeze_count() == 0
