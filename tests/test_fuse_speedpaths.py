@@ -8,7 +8,8 @@ import pytest
 from kizuna.fuse import association
 from kizuna.fuse import covariance_intersection as ci
 from kizuna.fuse.fuser import Fuser, LocalTracks
-from kizuna.messages import Label
+from kizuna.fuse.numbering import Numbering
+from kizuna.messages import Label, TrackReport, covariance_upper
 
 
 def _lambdas(seed: int, k: int) -> np.ndarray:
@@ -101,3 +102,56 @@ def test_cached_predictions_and_categories_follow_arrays_changed_in_place() -> N
     second = fuser.picture(2.0)
     assert second.state[0, 0] == state[0, 0] + 2.0 * 2000.0
     assert second.category == ["ballistic"]
+
+
+def _report(node: str, number: int, time: float, quality: int) -> TrackReport:
+    return TrackReport(
+        track_number=number,
+        node=node,
+        time=time,
+        state=(-3_550_000.0, 3_550_000.0, 3_910_000.0, 100.0, 0.0, 0.0),
+        covariance=covariance_upper(np.diag([100.0**2] * 3 + [10.0**2] * 3)),
+        quality=quality,
+        category="air",
+        identity="unknown",
+        sensors=(f"{node.lower()}-r1",),
+        nations=(node,),
+        label=Label("UNCLASSIFIED", ("USA", "JPN", "AUS")),
+    )
+
+
+def test_newest_remote_selection_matches_the_per_report_rule() -> None:
+    """One entry per (sender, resolved number): the newest, ties to the first in key order;
+    excluded (sender, number) left out — as the per-report loop it replaces chose them."""
+    rng = np.random.default_rng(5)
+    fuser = Fuser(["USA", "JPN", "AUS"], "USA")
+    for _ in range(300):
+        node = str(rng.choice(["JPN", "AUS"]))
+        number = int(rng.integers(20000, 20040))
+        fuser.on_report(_report(node, number, float(rng.integers(0, 4)), 5), now=1.0)
+    for a, b in rng.integers(20000, 20040, size=(12, 2)).tolist():
+        fuser.numbering.merge(a, b)
+    excluded = {("JPN", fuser.numbering.resolve(20003)), ("AUS", 20011), ("USA", 20000)}
+    table = fuser._predicted_remote(2.0)
+    rows, numbers = fuser._newest_remote(table, excluded)
+    best: dict[tuple[str, int], int] = {}
+    for i, key in enumerate(table.keys):
+        rkey = (key[0], fuser.numbering.resolve(fuser.remote[key].number))
+        if rkey in excluded:
+            continue
+        if rkey not in best or table.times[best[rkey]] < table.times[i]:
+            best[rkey] = i
+    expected = [best[k] for k in sorted(best)]
+    assert rows.tolist() == expected
+    assert numbers.tolist() == [k[1] for k in sorted(best)]
+    assert len(expected) < len(table.keys)  # merges and exclusions did remove rows
+
+
+def test_resolve_array_follows_alias_chains() -> None:
+    numbering = Numbering(0)
+    numbering.merge(10005, 10003)
+    numbering.merge(10003, 10001)  # 10005 -> 10003 -> 10001
+    numbers = np.array([10005, 10002, 10003, 10001, 10005], dtype=np.int64)
+    resolved = numbering.resolve_array(numbers)
+    assert resolved.tolist() == [numbering.resolve(n) for n in numbers.tolist()]
+    assert resolved.tolist() == [10001, 10002, 10001, 10001, 10001]

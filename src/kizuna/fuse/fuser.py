@@ -158,8 +158,10 @@ class _RemoteTable:
 
     key: tuple[float, int]  # (time, remote store version)
     keys: list[tuple[str, int]]  # sorted (sender, number as reported)
-    index: dict[tuple[str, int], int]
     entries: list[RemoteEntry]
+    senders: list[str]  # distinct senders, sorted
+    sender: I64  # (R,) index into ``senders`` (non-decreasing: keys are sorted)
+    number: I64  # (R,) as reported
     times: F64  # report times of validity
     quality: I64
     state: F64  # (R, 6) predicted
@@ -333,11 +335,15 @@ class Fuser:
             )
         else:
             state, cov = np.zeros((0, 6)), np.zeros((0, 6, 6))
+        senders = sorted({k[0] for k in keys})
+        rank = {c: i for i, c in enumerate(senders)}
         table = _RemoteTable(
             (t, self._remote_version),
             keys,
-            {k: i for i, k in enumerate(keys)},
             entries,
+            senders,
+            np.array([rank[k[0]] for k in keys], dtype=np.int64),
+            np.array([e.number for e in entries], dtype=np.int64),
             times,
             quality,
             state,
@@ -345,6 +351,40 @@ class Fuser:
         )
         self._remote_prediction = table
         return table
+
+    def _newest_remote(
+        self, remote: _RemoteTable, excluded: set[tuple[str, int]]
+    ) -> tuple[I64, I64]:
+        """Rows of ``remote`` to use and their resolved numbers: one per (sender, resolved
+        number), the newest (ties: the first in key order), in (sender, number) order, none
+        whose (sender, number) is ``excluded``."""
+        if not remote.keys:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        resolved = self.numbering.resolve_array(remote.number)
+        sender = remote.sender
+        rows = np.arange(resolved.size)
+        if excluded:
+            maybe = np.flatnonzero(np.isin(resolved, [n for _, n in excluded]))
+            if maybe.size:
+                out = [
+                    i
+                    for i, s, n in zip(
+                        maybe.tolist(),
+                        sender[maybe].tolist(),
+                        resolved[maybe].tolist(),
+                        strict=True,
+                    )
+                    if (remote.senders[s], n) in excluded
+                ]
+                rows = np.delete(rows, np.searchsorted(rows, out))
+        # By (sender, number), newest first, then key order: the first row of a group wins.
+        order = rows[np.lexsort((rows, -remote.times[rows], resolved[rows], sender[rows]))]
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = (resolved[order[1:]] != resolved[order[:-1]]) | (
+            sender[order[1:]] != sender[order[:-1]]
+        )
+        chosen = order[first]
+        return chosen, resolved[chosen]
 
     def _entries(self, t: float, *, for_picture: bool) -> Entry:
         """Numbered local tracks and fresh remote entries, predicted to ``t``."""
@@ -360,20 +400,9 @@ class Fuser:
             l_rows = list(range(len(ids)))
             l_num = [resolve(numbered[tid]) if tid in numbered else -1 for tid in ids]
         remote = self._predicted_remote(t)
-        # One remote entry per (sender, resolved number): the newest state.
-        best: dict[tuple[str, int], int] = {}
-        excluded = self._excluded if for_picture else None
-        times = remote.times.tolist()
-        for i, (key, entry) in enumerate(zip(remote.keys, remote.entries, strict=True)):
-            rkey = (key[0], resolve(entry.number))
-            if excluded and rkey in excluded:
-                continue
-            cur = best.get(rkey)
-            if cur is None or times[cur] < times[i]:
-                best[rkey] = i
-        r_idx = [best[k] for k in sorted(best)]
-        r_keys = [remote.keys[i] for i in r_idx]
-        r_num = [resolve(remote.entries[i].number) for i in r_idx]
+        r_idx, r_num = self._newest_remote(remote, self._excluded if for_picture else set())
+        r_keys = [remote.keys[i] for i in r_idx.tolist()]
+        r_num_list = r_num.tolist()
         n_l, n_r = len(l_rows), len(r_keys)
         if n_l == len(ids):
             l_state, l_cov = self._predicted_local(t) if n_l else (loc.state, loc.covariance)
@@ -387,9 +416,9 @@ class Fuser:
                 loc.time[idx],
                 loc.quality[idx],
             )
-        ri = np.asarray(r_idx, dtype=np.int64)
+        ri = r_idx
         return Entry(
-            number=np.asarray(l_num + r_num, dtype=np.int64),
+            number=np.asarray(l_num + r_num_list, dtype=np.int64),
             source=[self.nation] * n_l + [k[0] for k in r_keys],
             state=np.concatenate((l_state, remote.state[ri])),
             covariance=np.concatenate((l_cov, remote.covariance[ri])),
@@ -753,7 +782,7 @@ class Fuser:
         local_list = local_rows.tolist()
         local_cat = self.local_categories(local_rows, ent.number[ent.is_local])
         loc = self.local
-        reps = [self.remote[k].report for k in ent.remote_keys]
+        reps = [self.remote[k].report for k in ent.remote_keys]  # stored under these keys
         e_sensors = [loc.sensors[r] for r in local_list] + [r.sensors for r in reps]
         e_nations = [(self.nation,)] * len(local_list) + [r.nations for r in reps]
         e_label = [loc.label[r] for r in local_list] + [r.label for r in reps]

@@ -24,6 +24,9 @@ Rules (Kizuna's own, notional; every node applies them identically, so all conve
 
 from __future__ import annotations
 
+import numpy as np
+import numpy.typing as npt
+
 BLOCK_SIZE = 10_000
 
 
@@ -73,6 +76,19 @@ class Numbering:
         for n in seen[:-1]:
             self._alias[n] = root
         return root
+
+    def resolve_array(self, numbers: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """:meth:`resolve` of every element (one pass over the few retired numbers, not a
+        Python call per element)."""
+        if not self._alias or numbers.size == 0:
+            return numbers
+        retired = np.fromiter(self._alias, dtype=np.int64, count=len(self._alias))
+        hit = np.flatnonzero(np.isin(numbers, retired))
+        if hit.size == 0:
+            return numbers
+        out = numbers.copy()
+        out[hit] = [self.resolve(n) for n in numbers[hit].tolist()]
+        return out
 
     def is_retired(self, number: int) -> bool:
         return number in self._alias
