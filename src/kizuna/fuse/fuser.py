@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -107,7 +107,7 @@ class LocalTracks:
         return int(self.track_id.shape[0])
 
 
-@dataclass
+@dataclass(slots=True)
 class RemoteEntry:
     report: TrackReport
     number: int  # as reported (resolve through aliases before use)
@@ -158,14 +158,13 @@ class _RemoteTable:
 
     key: tuple[float, int]  # (time, remote store version)
     keys: list[tuple[str, int]]  # sorted (sender, number as reported)
-    entries: list[RemoteEntry]
     senders: list[str]  # distinct senders, sorted
     sender: I64  # (R,) index into ``senders`` (non-decreasing: keys are sorted)
     number: I64  # (R,) as reported
     times: F64  # report times of validity
     quality: I64
-    state: F64  # (R, 6) predicted
-    covariance: F64  # (R, 6, 6) predicted
+    state: F64  # (R, 6) predicted to key[0] (as reported when that is NaN)
+    covariance: F64  # (R, 6, 6) likewise
 
 
 def geocentric_altitude(position: F64) -> F64:
@@ -221,6 +220,7 @@ class Fuser:
         # per local snapshot, the remote ones per version of the remote store.
         self._remote_version = 0
         self._remote_prediction: _RemoteTable | None = None
+        self._remote_stacked: _RemoteTable | None = None  # the same, not predicted
         self._local_prediction: tuple[float, F64, F64, F64, F64, F64] | None = None
         self._class_cache: tuple[F64, I64, npt.NDArray[np.bool_], list[str]] | None = None
         # Bumped by check() (local numbers, exclusions); with the numbering's own version it
@@ -249,7 +249,7 @@ class Fuser:
         if old is not None and old.report.time > report.time:
             return  # an older state arriving late: keep the newer one
         self._changes += 1
-        self._remote_version += 1
+        self._remote_changed()
         self.remote[key] = RemoteEntry(
             report,
             int(report.track_number),
@@ -273,11 +273,11 @@ class Fuser:
                 report, int(report.track_number), states[k], covariances[k], now
             )
         self._changes += 1
-        self._remote_version += 1
+        self._remote_changed()
 
     def on_drop(self, drop: TrackDrop) -> None:
         self._changes += 1
-        self._remote_version += 1
+        self._remote_changed()
         survivor = parse_merge_reason(drop.reason)
         # The sender re-reports under the survivor; the old key would only double count.
         if survivor is not None and self.numbering.merge(int(drop.track_number), survivor):
@@ -285,13 +285,21 @@ class Fuser:
         self.remote.pop((drop.node, int(drop.track_number)), None)
 
     # -- helpers --------------------------------------------------------------------------
+    def _remote_changed(self) -> None:
+        """The remote store changed: caches built from it are stale (dropped at once, so the
+        entries they hold are freed now rather than at the next rebuild)."""
+        self._remote_version += 1
+        self._remote_prediction = None
+        self._remote_stacked = None
+        self._best_ally_cache = None
+
     def _drop_stale(self, t: float) -> None:
         stale = self.config.stale_after_s
         gone = [k for k, e in self.remote.items() if t - e.received > stale]
         for key in gone:
             del self.remote[key]
         if gone:
-            self._remote_version += 1
+            self._remote_changed()
 
     def _predicted_local(self, t: float) -> tuple[F64, F64]:
         """Every local track predicted to ``t`` (computed once per local kinematics and time:
@@ -317,38 +325,36 @@ class Fuser:
         return state, cov
 
     def _predicted_remote(self, t: float) -> _RemoteTable:
-        """Every stored remote report, in key order, predicted to ``t`` (once per remote
-        store version and time)."""
+        """Every stored remote report, in key order, predicted to ``t`` (stacked once per
+        remote store version, predicted once per version and time)."""
         cached = self._remote_prediction
         if cached is not None and cached.key == (t, self._remote_version):
             return cached
-        keys = sorted(self.remote)
-        entries = [self.remote[k] for k in keys]
-        n = len(entries)
-        times = np.array([e.report.time for e in entries], dtype=np.float64)
-        quality = np.array([e.report.quality for e in entries], dtype=np.int64)
-        if n:
+        stacked = self._remote_stacked
+        if stacked is None or stacked.key[1] != self._remote_version:
+            keys = sorted(self.remote)
+            entries = [self.remote[k] for k in keys]
+            senders = sorted({k[0] for k in keys})
+            rank = {c: i for i, c in enumerate(senders)}
+            stacked = _RemoteTable(
+                (math.nan, self._remote_version),
+                keys,
+                senders,
+                np.array([rank[k[0]] for k in keys], dtype=np.int64),
+                np.array([e.number for e in entries], dtype=np.int64),
+                np.array([e.report.time for e in entries], dtype=np.float64),
+                np.array([e.report.quality for e in entries], dtype=np.int64),
+                np.array([e.state for e in entries], dtype=np.float64).reshape(-1, 6),
+                np.array([e.covariance for e in entries], dtype=np.float64).reshape(-1, 6, 6),
+            )
+            self._remote_stacked = stacked
+        if stacked.times.size:
             state, cov = self._cv.predict(
-                np.array([e.state for e in entries], dtype=np.float64),
-                np.array([e.covariance for e in entries], dtype=np.float64),
-                np.maximum(t - times, 0.0),
+                stacked.state, stacked.covariance, np.maximum(t - stacked.times, 0.0)
             )
         else:
-            state, cov = np.zeros((0, 6)), np.zeros((0, 6, 6))
-        senders = sorted({k[0] for k in keys})
-        rank = {c: i for i, c in enumerate(senders)}
-        table = _RemoteTable(
-            (t, self._remote_version),
-            keys,
-            entries,
-            senders,
-            np.array([rank[k[0]] for k in keys], dtype=np.int64),
-            np.array([e.number for e in entries], dtype=np.int64),
-            times,
-            quality,
-            state,
-            cov,
-        )
+            state, cov = stacked.state, stacked.covariance
+        table = replace(stacked, key=(t, self._remote_version), state=state, covariance=cov)
         self._remote_prediction = table
         return table
 
@@ -798,36 +804,33 @@ class Fuser:
         np.maximum.at(source_time, group_of, e_source_time)
         counts = np.bincount(group_of, minlength=n)
         # The common case, a number held by one entry: nothing to combine (combine() of one
-        # normalised label is that label; the category vote of one entry is its category).
-        first = np.unique(group_of, return_index=True)[1]  # each group's first entry
-        single = (counts == 1).tolist()
-        categories: list[str] = []
-        contributors: list[tuple[str, ...]] = []
-        nations: list[tuple[str, ...]] = []
-        labels: list[Label] = []
-        members_of: dict[int, list[int]] = {}
-        if not all(single):
-            for e, g in enumerate(group_of.tolist()):  # entry order within a group
-                if not single[g]:
-                    members_of.setdefault(g, []).append(e)
-        e_quality = ent.quality.tolist()
-        for g, e in enumerate(first.tolist()):
-            if single[g]:
-                contributors.append(_sorted_unique(e_sensors[e]))
-                nations.append(_sorted_unique(e_nations[e]))
-                labels.append(e_label[e])
-                categories.append(e_category[e])
-                continue
-            members = members_of[g]
-            contributors.append(tuple(sorted({s for m in members for s in e_sensors[m]})))
-            nations.append(tuple(sorted({c for m in members for c in e_nations[m]})))
-            labels.append(combine([e_label[m] for m in members]))
-            votes = [(e_quality[m], e_category[m]) for m in members]
-            if any(c == "ballistic" for _, c in votes):
-                categories.append("ballistic")
-            else:
-                known = sorted(((q, c) for q, c in votes if c != "unknown"), reverse=True)
-                categories.append(known[0][1] if known else "unknown")
+        # normalised label is that label; the category vote of one entry is its category), so
+        # every group starts from its first entry and only shared numbers are combined.
+        first = np.unique(group_of, return_index=True)[1].tolist()  # each group's first entry
+        contributors = [_sorted_unique(e_sensors[e]) for e in first]
+        nations = [_sorted_unique(e_nations[e]) for e in first]
+        labels = [e_label[e] for e in first]
+        categories = [e_category[e] for e in first]
+        multi = np.flatnonzero(counts > 1)
+        if multi.size:
+            # Members of each shared number, in entry order (a stable sort by group).
+            in_multi = np.flatnonzero(counts[group_of] > 1)
+            members_sorted = in_multi[np.argsort(group_of[in_multi], kind="stable")]
+            bounds = np.cumsum(counts[multi])[:-1]
+            e_quality = ent.quality.tolist()
+            for g, members_arr in zip(
+                multi.tolist(), np.split(members_sorted, bounds), strict=True
+            ):
+                members = members_arr.tolist()
+                contributors[g] = tuple(sorted({s for m in members for s in e_sensors[m]}))
+                nations[g] = tuple(sorted({c for m in members for c in e_nations[m]}))
+                labels[g] = combine([e_label[m] for m in members])
+                votes = [(e_quality[m], e_category[m]) for m in members]
+                if any(c == "ballistic" for _, c in votes):
+                    categories[g] = "ballistic"
+                else:
+                    known = sorted(((q, c) for q, c in votes if c != "unknown"), reverse=True)
+                    categories[g] = known[0][1] if known else "unknown"
         return Picture(
             time=t,
             nation=self.nation,
