@@ -114,3 +114,40 @@ def test_polar_update_matches_the_ekf_update() -> None:
     tracker._polar_update(tracks, innovation, polar_jacobian(x[:, :3], sites, rot), R)
     assert np.array_equal(tracker.store.x, reference.store.x)
     assert np.array_equal(tracker.store.P, reference.store.P)
+
+
+@pytest.mark.parametrize("ballistic", [False, True])
+def test_a_table_before_a_scan_at_its_time_changes_nothing(ballistic: bool) -> None:
+    """table(t) keeps its prediction of every row for a scan at t: the tracker's states are
+    bit-identical to a tracker that was never asked, also when a late scan forces a replay."""
+    from kizuna.track.motion import BallisticJ2
+
+    rng = np.random.default_rng(11)
+    origin = np.array([4.0e6, 3.0e6, 3.5e6]) if ballistic else np.zeros(3)
+    config = TrackerConfig(
+        motion=BallisticJ2(q=1.0) if ballistic else None,
+        confirm_m=2,
+        confirm_n=3,
+        clutter_density=1e-15,
+    )
+    asked, plain = Tracker(config), Tracker(config)
+    start = origin + rng.normal(size=(4, 3)) * 2e4
+    velocity = rng.normal(size=(4, 3)) * 200.0
+    scans = []
+    for k in range(14):
+        t = 2.0 * k
+        points = start + velocity * t + rng.normal(size=(4, 3)) * 30.0
+        clutter = origin + rng.normal(size=(2, 3)) * 5e4
+        scans.append(MeasurementBatch.cartesian(t, np.vstack([points, clutter]), 30.0))
+    order = list(range(14))
+    order[9], order[10] = order[10], order[9]  # scan 9 arrives late: a replay
+    for i in order:
+        t = float(scans[i].time[0])
+        asked.table(t, confirmed_only=bool(i % 2))
+        asked.ingest(scans[i])
+        plain.ingest(scans[i])
+        for name in ("x", "P", "track_id", "confirmed", "hits", "history"):
+            assert np.array_equal(getattr(asked.store, name), getattr(plain.store, name)), name
+    assert asked.replays == 1 and asked.store.confirmed.sum() >= 4
+    late = asked.table(40.0, confirmed_only=True)
+    assert np.array_equal(late.state, plain.table(40.0, confirmed_only=True).state)

@@ -222,6 +222,10 @@ class Tracker:
         self._birth_ids: dict[tuple[int, int], int] = {}
         # The last table() per confirmed_only, valid until the next ingest.
         self._table_cache: dict[bool, TrackTable] = {}
+        # Every live track predicted to a later time by table(): (time, x, P). A node asks for
+        # the table at a scan's time before it hands over that scan; the scan then starts from
+        # these states instead of predicting again (the same call on the same rows: same bits).
+        self._predicted: tuple[float, F64, F64] | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -245,12 +249,14 @@ class Tracker:
 
     def table(self, time: float, confirmed_only: bool = False) -> TrackTable:
         """The live tracks predicted to ``time`` (without changing the tracker's state);
-        ``confirmed_only``: only the confirmed ones (the others are not predicted at all).
+        ``confirmed_only``: only the confirmed ones.
 
         The table is read-only (its arrays are not writeable) and shared: asking again for the
         same time before new reports arrive returns the same table without predicting again (a
         node asks for its tracks at one time several times per reporting interval). Each row is
-        predicted on its own (one time step for all), so a row is the same in both tables."""
+        predicted on its own (one time step for all), so a row is the same in both tables. All
+        rows are predicted either way (the cost is per call, not per row for the few tracks of
+        a node) and kept: a scan at ``time`` that arrives next starts from them."""
         t = float(time)
         if self.time is not None:
             t = max(t, self.time)
@@ -264,10 +270,15 @@ class Tracker:
             # Indexing with an array already copies; all rows need an explicit copy.
             return values.copy() if rows is None else cast(_Array, values[rows])
 
-        x, P = take(s.x), take(s.P)
-        n = x.shape[0]
-        if self.time is not None and t > self.time and n:
-            x, P = self.motion.predict(x, P, np.full(n, t - self.time))
+        if self.time is not None and t > self.time and s.size:
+            # All rows, even for confirmed_only: each row is predicted on its own, so the rows
+            # are the same, and the prediction can serve the next scan (see _predicted).
+            x_all, P_all = self.motion.predict(s.x, s.P, np.full(s.size, t - self.time))
+            self._predicted = (t, x_all, P_all)
+            x = x_all if rows is None else x_all[rows]
+            P = P_all if rows is None else P_all[rows]
+        else:
+            x, P = take(s.x), take(s.P)
         confirmed = take(s.confirmed)
         table = TrackTable(
             time=t,
@@ -329,6 +340,7 @@ class Tracker:
                 len(self._history),
             )
             if first < len(self._history):
+                self._predicted = None  # the states are rolled back
                 entry = self._history[first]
                 self.store.restore(entry.before)
                 self.time = entry.time_before
@@ -379,9 +391,12 @@ class Tracker:
         store = self.store
         if self.time is not None and store.size:
             dt = t - self.time
-            if dt != 0.0:
+            if self._predicted is not None and self._predicted[0] == t:
+                store.set_state(self._predicted[1], self._predicted[2])
+            elif dt != 0.0:
                 x, P = self.motion.predict(store.x, store.P, np.full(store.size, dt))
                 store.set_state(x, P)
+        self._predicted = None
         self.time = t
         n_tracks, n_meas = store.size, len(meas)
         sensor_bit = int(meas.sensor_index[0])
