@@ -7,6 +7,13 @@ runs one track at a time, as its API does (`KalmanPredictor`, `KalmanUpdater`,
 `ExtendedKalmanUpdater`, `UnscentedKalmanUpdater`); it is skipped above N = 1,000 to keep the
 run short. Median wall time of several repetitions; speed-up = Stone Soup / Kizuna, both
 measured in this run on this machine.
+
+Second table: the ballistic tracker's predict (``BallisticJ2``: RK4 state and variational
+equation, J2 gravity in the rotating ECEF frame) for the few to thousands of tracks a node
+holds, in CPU time (``time.process_time``; the machine is shared). Baseline: the same integrator
+with the gravity gradient by central differences and unfused stage derivatives — the model as it
+was before the closed-form gradient (issue #4), kept here as ``ballistic_predict_before``; both
+run in this process on the same inputs.
 """
 
 from __future__ import annotations
@@ -41,7 +48,14 @@ from stonesoup.updater.kalman import (
 
 from kizuna.track.filters import ekf_update, kalman_update, ukf_update
 from kizuna.track.imm import IMM
-from kizuna.track.motion import ConstantVelocity, CoordinatedTurn
+from kizuna.track.motion import (
+    OMEGA_EARTH,
+    BallisticJ2,
+    ConstantVelocity,
+    CoordinatedTurn,
+    ecef_ballistic_acceleration,
+    ecef_gravity_j2,
+)
 
 SIZES = [10, 100, 1000, 10000]
 SS_MAX = 1000
@@ -170,6 +184,98 @@ def imm_cycle(x: np.ndarray, P: np.ndarray, z: np.ndarray) -> None:
     imm.update(state, z, R_POLAR, lambda s: h_polar(s), lambda s: jac_polar(s))
 
 
+def ballistic_predict_before(
+    x: np.ndarray, P: np.ndarray, dt: np.ndarray, q: float = 1.0, max_step: float = 5.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """BallisticJ2.predict as it was before issue #4's rework (the benchmark's baseline)."""
+    w = OMEGA_EARTH
+    n = x.shape[0]
+    n_sub = max(1, int(np.ceil(float(np.max(np.abs(dt))) / max_step)))
+    h = (dt / n_sub)[:, None]
+    hm = h[:, :, None]
+    offsets = np.zeros((6, 1, 3))
+    for k in range(3):
+        offsets[2 * k, 0, k], offsets[2 * k + 1, 0, k] = 1.0, -1.0
+
+    def derivative(s: np.ndarray) -> np.ndarray:
+        return np.concatenate([s[:, 3:], ecef_ballistic_acceleration(s[:, :3], s[:, 3:])], axis=1)
+
+    def state_matrix(s: np.ndarray) -> np.ndarray:
+        A = np.zeros((s.shape[0], 6, 6))
+        A[:, 0, 3] = A[:, 1, 4] = A[:, 2, 5] = 1.0
+        g = ecef_gravity_j2(s[None, :, :3] + offsets)
+        A[:, 3:, :3] = np.stack([(g[2 * k] - g[2 * k + 1]) / 2.0 for k in range(3)], axis=-1)
+        A[:, 3, 0] += w * w
+        A[:, 4, 1] += w * w
+        A[:, 3, 4], A[:, 4, 3] = 2.0 * w, -2.0 * w
+        return A
+
+    Phi = np.broadcast_to(np.eye(6), (n, 6, 6)).copy()
+    for _ in range(n_sub):
+        k1 = derivative(x)
+        x2 = x + 0.5 * h * k1
+        k2 = derivative(x2)
+        x3 = x + 0.5 * h * k2
+        k3 = derivative(x3)
+        x4 = x + h * k3
+        k4 = derivative(x4)
+        A1, A2, A3, A4 = np.split(state_matrix(np.concatenate([x, x2, x3, x4])), 4)
+        m1 = A1 @ Phi
+        m2 = A2 @ (Phi + 0.5 * hm * m1)
+        m3 = A3 @ (Phi + 0.5 * hm * m2)
+        m4 = A4 @ (Phi + hm * m3)
+        Phi = Phi + hm / 6.0 * (m1 + 2.0 * m2 + 2.0 * m3 + m4)
+        x = x + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+    Q = np.zeros((n, 6, 6))
+    t = np.abs(dt)
+    idx = np.arange(3)
+    Q[:, idx, idx] = (q * t**3 / 3.0)[:, None]
+    Q[:, idx, idx + 3] = Q[:, idx + 3, idx] = (q * t**2 / 2.0)[:, None]
+    Q[:, idx + 3, idx + 3] = (q * t)[:, None]
+    P_new = Phi @ P @ np.swapaxes(Phi, 1, 2) + Q
+    return x, 0.5 * (P_new + np.swapaxes(P_new, 1, 2))
+
+
+def median_cpu_us(fn: Callable[[], object], calls: int, repeats: int = 7) -> float:
+    """Median over ``repeats`` of the CPU microseconds per call of ``calls`` calls."""
+    times = []
+    for _ in range(repeats):
+        c0 = time.process_time()
+        for _ in range(calls):
+            fn()
+        times.append((time.process_time() - c0) / calls * 1e6)
+    return statistics.median(times)
+
+
+def ballistic_table() -> None:
+    model = BallisticJ2(q=1.0, max_step=5.0)
+    lines = [
+        "| ballistic predict | N tracks | dt s | Kizuna µs | before (difference gradient) µs "
+        "| speed-up | max |ΔP|/|P| |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n in (1, 10, 40, 1000):
+        rng = np.random.default_rng(n)
+        r = rng.normal(size=(n, 3))
+        r *= rng.uniform(6.5e6, 7.5e6, (n, 1)) / np.linalg.norm(r, axis=1, keepdims=True)
+        x = np.hstack([r, rng.normal(0, 2e3, (n, 3))])
+        A = rng.normal(size=(n, 6, 6))
+        P = A @ np.swapaxes(A, 1, 2) * 1e4 + np.eye(6)
+        for step in (2.0, 12.0):
+            dt = np.full(n, step)
+            calls = 20 if n >= 1000 else 300
+            ours = median_cpu_us(lambda: model.predict(x, P, dt), calls)  # noqa: B023
+            before = median_cpu_us(lambda: ballistic_predict_before(x, P, dt), calls)  # noqa: B023
+            P_ours = model.predict(x, P, dt)[1]
+            P_before = ballistic_predict_before(x, P, dt)[1]
+            change = float(np.max(np.abs(P_ours - P_before)) / np.max(np.abs(P_before)))
+            lines.append(
+                f"| BallisticJ2 | {n:,} | {step:.0f} | {ours:.0f} | {before:.0f} "
+                f"| {before / ours:.2f}× | {change:.1e} |"
+            )
+    print("\n".join(lines))
+
+
 def main() -> None:
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
@@ -204,6 +310,8 @@ def main() -> None:
             f"| {kind} | {n:,} | {ours * 1e3:.2f} | {ours / n * 1e6:.2f} | {ss} | {ratio} |"
         )
     print("\n".join(lines))
+    print(f"\nload average {os.getloadavg()[0]:.1f}; CPU time per call, median of 7\n")
+    ballistic_table()
 
 
 if __name__ == "__main__":

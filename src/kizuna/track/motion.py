@@ -11,6 +11,7 @@ terms — ``[x, y, (z), vx, vy, (vz), (ax, ay, (az))]`` for the kinematic models
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import numpy as np
@@ -512,6 +513,7 @@ def ecef_gravity_gradient_j2(r: F64) -> F64:
 _J2_FACTOR = 1.5 * J2_EARTH * A_EARTH**2
 _OMEGA_SQUARED = OMEGA_EARTH * OMEGA_EARTH
 _CORIOLIS = np.array([2.0 * OMEGA_EARTH, -2.0 * OMEGA_EARTH])  # multiplies (vy, vx)
+_ONE_ONE_THREE = np.array([1.0, 1.0, 3.0])
 
 
 def _ballistic_derivative(x: F64) -> F64:
@@ -532,8 +534,8 @@ def _ballistic_derivative(x: F64) -> F64:
     out[:, :3] = v
     a = out[:, 3:]
     np.multiply(-k[:, None], r, out=a)
-    a[:, :2] *= (1.0 + j * (1.0 - zz))[:, None]
-    a[:, 2] *= 1.0 + j * (3.0 - zz)
+    # [equatorial, equatorial, polar] factors: 1 + j (1 - zz), twice, and 1 + j (3 - zz).
+    a *= 1.0 + j[:, None] * (_ONE_ONE_THREE - zz[:, None])
     a[:, :2] += _CORIOLIS * v[:, 1::-1] + _OMEGA_SQUARED * r[:, :2]
     return out
 
@@ -604,7 +606,7 @@ class BallisticJ2:
     def _substeps(self, dt: F64) -> int:
         if dt.size == 0:
             return 0
-        return max(1, int(np.ceil(float(np.max(np.abs(dt))) / self.max_step)))
+        return max(1, math.ceil(float(np.abs(dt).max()) / self.max_step))
 
     def propagate(self, x: F64, dt: F64) -> F64:
         dt = _as_dt(dt, x.shape[0])
