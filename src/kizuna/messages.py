@@ -155,7 +155,7 @@ class Label(msgspec.Struct, array_like=True, frozen=True, gc=False):
             normalised = given if normalised == given else normalised
             if len(_NORMALISED) < 4096:  # bounded: hostile input cannot grow it without limit
                 _NORMALISED[given] = normalised
-        if normalised is not given:
+        if normalised is not given and normalised != given:  # a cached equal tuple will do
             msgspec.structs.force_setattr(self, "releasable_to", normalised)
 
     def __str__(self) -> str:

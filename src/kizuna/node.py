@@ -63,7 +63,7 @@ from kizuna.messages import (
 from kizuna.plots import KIND_RADAR, PlotBatch
 from kizuna.scenario import Scenario
 from kizuna.security.keys import NationKeys
-from kizuna.security.policy import BatchDecision, CompiledPolicy, Policies
+from kizuna.security.policy import BatchDecision, CompiledPolicy, Policies, category_codes
 from kizuna.security.signing import Opened, Signer, Verifier
 from kizuna.track import MeasurementBatch, Tracker, TrackerConfig, TrackTable
 from kizuna.track.motion import BallisticJ2
@@ -181,10 +181,13 @@ class Outgoing:
     items: list[ItemMeta]
 
 
+_UPPER_ROWS, _UPPER_COLS = np.triu_indices(6)
+
+
 def _covariances(reports: list[TrackReport]) -> np.ndarray:
     """(K, 6, 6) covariance matrices of K reports (21 upper-triangle or 36 values each)."""
     out = np.zeros((len(reports), 6, 6))
-    rows, cols = np.triu_indices(6)
+    rows, cols = _UPPER_ROWS, _UPPER_COLS
     values = [r.covariance for r in reports]
     if all(len(v) == 21 for v in values):  # the usual case: every report sends the triangle
         upper = np.array(values, dtype=np.float64).reshape(len(reports), 21)
@@ -524,7 +527,7 @@ class Node:
         sensor_info = [self._bits_of_sensors(r.sensors) for r in reports]
         label_bits = np.array(label_bit_list, dtype=np.int64)
         sensor_bits = np.array([b for b, _ in sensor_info], dtype=np.uint64)
-        categories = np.array([r.category for r in reports], dtype=str)
+        categories = category_codes([r.category for r in reports])
         verdict = compiled.decide_all(
             state[:, :3], categories, sensor_bits, label_bits, recipients=[self.nation]
         )[self.nation]
@@ -664,12 +667,9 @@ class Node:
         return label
 
     def _labels_of_bits(self, bits: npt.NDArray[np.int64]) -> list[Label]:
-        """:meth:`_label_of_bits` of each value of ``bits`` (one lookup per distinct value)."""
-        if bits.size == 0:
-            return []
-        distinct, which = np.unique(bits, return_inverse=True)
-        labels = [self._label_of_bits(b) for b in distinct.tolist()]
-        return [labels[i] for i in which.tolist()]
+        """:meth:`_label_of_bits` of each value of ``bits`` (a dict lookup each, mostly)."""
+        memo = self._labels_by_bits
+        return [memo.get(b) or self._label_of_bits(b) for b in bits.tolist()]
 
     def _sensors_of_mask(self, mask: int) -> tuple[str, ...]:
         """Sensor ids of the bits in ``mask`` (memoised: a node sees few distinct masks)."""
@@ -711,7 +711,7 @@ class Node:
         cats = self.fuser.local_categories(rows, numbers)
         decisions = self.compiled.decide_all(
             local.state[rows, :3] if rows.size else np.zeros((0, 3)),
-            np.asarray(cats, dtype=str) if cats else np.zeros(0, dtype=str),
+            category_codes(cats),
             masks[rows],
             recipients=self.allies,
         )
@@ -921,7 +921,7 @@ class Node:
             compiled = self._sender_policy(holder)
             reps = [entries[k].report for k in ks]  # type: ignore[union-attr]
             state = np.array([r.state[:3] for r in reps], dtype=np.float64)
-            cats = np.array([r.category for r in reps], dtype=str)
+            cats = category_codes([r.category for r in reps])
             sensor_bits = np.array(
                 [sum(self._sensor_bit.get(s, 0) for s in r.sensors) for r in reps],
                 dtype=np.uint64,
@@ -988,7 +988,7 @@ class _ShadowReports:
             cats[j] = cat_of[r]
         self.decisions = node.compiled.decide_all(
             table.state[:, :3],
-            np.asarray(cats, dtype=str),
+            category_codes(cats),
             table.sensor_mask.astype(np.uint64),
             recipients=node.allies,
         )
