@@ -422,14 +422,13 @@ class Fuser:
                 loc.time[idx],
                 loc.quality[idx],
             )
-        ri = r_idx
         return Entry(
             number=np.asarray(l_num + r_num_list, dtype=np.int64),
             source=[self.nation] * n_l + [k[0] for k in r_keys],
-            state=np.concatenate((l_state, remote.state[ri])),
-            covariance=np.concatenate((l_cov, remote.covariance[ri])),
-            quality=np.concatenate((l_quality, remote.quality[ri])).astype(np.int64, copy=False),
-            time=np.concatenate((l_time, remote.times[ri])),
+            state=np.concatenate((l_state, remote.state[r_idx])),
+            covariance=np.concatenate((l_cov, remote.covariance[r_idx])),
+            quality=np.concatenate((l_quality, remote.quality[r_idx])).astype(np.int64, copy=False),
+            time=np.concatenate((l_time, remote.times[r_idx])),
             is_local=np.arange(n_l + n_r) < n_l,
             row=np.asarray(l_rows + list(range(n_r)), dtype=np.int64),
             remote_keys=r_keys,
