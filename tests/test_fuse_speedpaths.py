@@ -155,3 +155,23 @@ def test_resolve_array_follows_alias_chains() -> None:
     resolved = numbering.resolve_array(numbers)
     assert resolved.tolist() == [numbering.resolve(n) for n in numbers.tolist()]
     assert resolved.tolist() == [10001, 10002, 10001, 10001, 10001]
+
+
+def test_union_find_and_scipy_clusters_give_the_same_assignment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(8)
+    na, nb, k = 60, 50, 400  # dense enough for chains of contested pairs
+    flat = rng.choice(na * nb, size=k, replace=False)
+    cands = association.Pairs(
+        (flat // nb).astype(np.int64), (flat % nb).astype(np.int64), rng.uniform(0, 20, k)
+    )
+    by_union_find = association.assign(cands, na, nb)
+    monkeypatch.setattr(association, "_UNION_FIND_EDGES", -1)
+    by_scipy = association.assign(cands, na, nb)
+    assert len(by_union_find) > 20
+    assert by_union_find.a.tolist() == by_scipy.a.tolist()
+    assert by_union_find.b.tolist() == by_scipy.b.tolist()
+    assert by_union_find.d2.tobytes() == by_scipy.d2.tobytes()
+    labels = association._clusters(np.array([0, 2, 4, 6]), np.array([1, 3, 5, 1]), 8)
+    assert labels[0] == labels[3] and len({int(x) for x in labels}) == 3

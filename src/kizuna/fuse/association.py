@@ -40,6 +40,8 @@ _NOT_GATED = 1e12  # cost of a pair outside the gate inside a cluster's cost mat
 # Up to this many (A, B) pairs the position pre-gate tests every pair instead of a kd-tree
 # (benchmarks/bench_fuse.py: the tree's build and per-row hit lists cost more below it).
 _DENSE_PAIRS = 4096
+# Up to this many contested pairs, clusters are found by union-find in Python (see _clusters).
+_UNION_FIND_EDGES = 2048
 
 
 def chi2_gate(probability: float, dims: int = 6) -> float:
@@ -135,9 +137,7 @@ def assign(candidates: Pairs, na: int, nb: int) -> Pairs:
     rest = ~lonely
     if rest.any():
         ra, rb, rd = a[rest], b[rest], d2[rest]
-        graph = coo_matrix((np.ones(ra.size), (ra, na + rb)), shape=(na + nb, na + nb))
-        _, labels = connected_components(graph, directed=False)
-        cluster = labels[ra]
+        cluster = _clusters(ra, na + rb, na + nb)
         order = np.argsort(cluster, kind="stable")
         ra, rb, rd, cluster = ra[order], rb[order], rd[order], cluster[order]
         bounds = np.flatnonzero(np.diff(cluster)) + 1
@@ -156,6 +156,29 @@ def assign(candidates: Pairs, na: int, nb: int) -> Pairs:
     ra = np.concatenate(out_a)
     order = np.argsort(ra, kind="stable")
     return Pairs(ra[order], np.concatenate(out_b)[order], np.concatenate(out_d)[order])
+
+
+def _clusters(u: I64, v: I64, n_nodes: int) -> I64:
+    """A label per edge (u_k, v_k) naming its connected component (any labelling: each
+    cluster's assignment depends only on its own pairs). Few edges (a tick of an exercise:
+    tens) by union-find in Python, which avoids scipy.sparse's per-call set-up; many edges by
+    ``scipy.sparse.csgraph.connected_components``."""
+    if u.size > _UNION_FIND_EDGES:
+        graph = coo_matrix((np.ones(u.size), (u, v)), shape=(n_nodes, n_nodes))
+        return np.asarray(connected_components(graph, directed=False)[1][u], dtype=np.int64)
+    parent: dict[int, int] = {}
+
+    def root(x: int) -> int:
+        while (p := parent.get(x, x)) != x:
+            parent[x] = parent.get(p, p)  # path halving
+            x = p
+        return x
+
+    for x, y in zip(u.tolist(), v.tolist(), strict=True):
+        rx, ry = root(x), root(y)
+        if rx != ry:
+            parent[ry] = rx
+    return np.fromiter((root(x) for x in u.tolist()), dtype=np.int64, count=u.size)
 
 
 def associate(xa: F64, Pa: F64, xb: F64, Pb: F64, gate: float) -> Pairs:
