@@ -409,3 +409,19 @@ def test_batch_of_no_tracks(jpn: Policy) -> None:
         np.zeros((0, 3)), [], np.zeros(0, np.uint64)
     )
     assert out["AUS"].release.shape == (0,) and out["AUS"].counts() == {}
+
+
+def test_category_codes_decide_as_the_names_do(jpn: Policy) -> None:
+    from kizuna.security.policy import category_codes
+
+    compiled = jpn.compile(list(JPN_SENSORS), ["USA", "JPN", "AUS"])
+    names = ["air", "ballistic", "cruise", "unknown", "air"]
+    positions = [report(pos=GUAM if k % 2 else TOKYO).state[:3] for k in range(len(names))]
+    masks = np.ones(len(names), np.uint64)
+    by_name = compiled.decide_all(positions, np.asarray(names), masks)
+    by_code = compiled.decide_all(positions, category_codes(names), masks)
+    for nation, batch in by_name.items():
+        assert (batch.rule == by_code[nation].rule).all()
+        assert (batch.label_mask == by_code[nation].label_mask).all()
+    with pytest.raises(ValueError, match="unknown category"):
+        compiled.decide_all(positions[:1], category_codes(["spaceship"]), masks[:1])

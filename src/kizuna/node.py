@@ -751,17 +751,35 @@ class Node:
         for ally in self.allies:
             d = decisions[ally]
             entries, ks = entries_of[ally], k_of[ally]
-            release = d.release[ks].tolist()
-            degrade = d.degrade[ks].tolist()
-            # Each entry's label for this ally; a fully released report already carries it
-            # (the local label above), so it is sent as built.
-            entry_labels = self._labels_of_bits(d.label_mask[ks])
             sent: list[TrackReport] = []
             items: list[ItemMeta] = []
             # Per item, its index in ``sent`` (-1: withheld, not in the envelope).
             item_sent: list[int] = []
             to_degrade: dict[int, list[int]] = {}  # rule -> indices in ``sent``
             text = self._label_text
+            if d.release[ks].all() and (d.degrade[ks] < 0).all():
+                # The usual case, every entry released in full: the same items as the loop
+                # below makes, in two passes (a report already carrying its label, the local
+                # label above, is sent as built).
+                masks = d.label_mask[ks].tolist()
+                label_of = {b: self._label_of_bits(b) for b in set(masks)}
+                text_of = {b: text(label) for b, label in label_of.items()}
+                swap = msgspec.structs.replace
+                sent = [
+                    rep if label_of[b] is rep.label else swap(rep, label=label_of[b])
+                    for (_, rep), b in zip(entries, masks, strict=True)
+                ]
+                items = [
+                    ItemMeta("track_report", rep.track_number, rep.category, text_of[b], "sent")
+                    for (_, rep), b in zip(entries, masks, strict=True)
+                ]
+                item_sent = list(range(len(sent)))
+                entries = []  # all done
+            release = d.release[ks].tolist() if entries else []
+            degrade = d.degrade[ks].tolist() if entries else []
+            # Each entry's label for this ally; a fully released report already carries it
+            # (the local label above), so it is sent as built.
+            entry_labels = self._labels_of_bits(d.label_mask[ks]) if entries else []
             for i, (r, rep) in enumerate(entries):
                 if not release[i]:
                     alt = shadow.report(ally, r, rep)

@@ -553,8 +553,9 @@ class _IdleCollector:
 
     A full (generation 2) collection walks every tracked object: ~20 ms in a node process after
     start-up (measured: 78,000 objects, mostly modules and functions), and it starts whenever
-    the allocations of a tick or a receipt cross its threshold — so one tick or receipt in a
-    few paid it, the live latency's p99 (issue #8). While a node runs: what exists after
+    the allocations of a tick or a receipt cross its threshold. It is rare (2 in a whole
+    pacific-shield exercise, measured with ``gc.callbacks``), but the one tick or receipt that
+    pays it is a latency p99 on its own (issue #8). While a node runs: what exists after
     start-up is collected once and frozen (``gc.freeze``: never walked again; CPython's advice
     for long-running processes), automatic full collections are off, and :meth:`collect_if_due`
     runs one from the idle loop as often as the automatic rule would have considered one (each
