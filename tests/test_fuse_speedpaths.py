@@ -7,6 +7,7 @@ import pytest
 
 from kizuna.fuse import association
 from kizuna.fuse import covariance_intersection as ci
+from kizuna.fuse import fuser as fuser_module
 from kizuna.fuse.fuser import Fuser, LocalTracks
 from kizuna.fuse.numbering import Numbering
 from kizuna.messages import Label, TrackReport, covariance_upper
@@ -120,9 +121,13 @@ def _report(node: str, number: int, time: float, quality: int) -> TrackReport:
     )
 
 
-def test_newest_remote_selection_matches_the_per_report_rule() -> None:
+@pytest.mark.parametrize("loop_rows", [0, 10_000])  # the array path, the Python loop path
+def test_newest_remote_selection_matches_the_per_report_rule(
+    monkeypatch: pytest.MonkeyPatch, loop_rows: int
+) -> None:
     """One entry per (sender, resolved number): the newest, ties to the first in key order;
     excluded (sender, number) left out — as the per-report loop it replaces chose them."""
+    monkeypatch.setattr(fuser_module, "_LOOP_REMOTE_ROWS", loop_rows)
     rng = np.random.default_rng(5)
     fuser = Fuser(["USA", "JPN", "AUS"], "USA")
     for _ in range(300):
@@ -132,7 +137,7 @@ def test_newest_remote_selection_matches_the_per_report_rule() -> None:
     for a, b in rng.integers(20000, 20040, size=(12, 2)).tolist():
         fuser.numbering.merge(a, b)
     excluded = {("JPN", fuser.numbering.resolve(20003)), ("AUS", 20011), ("USA", 20000)}
-    table = fuser._predicted_remote(2.0)
+    table = fuser._predicted(2.0)[2]
     rows, numbers = fuser._newest_remote(table, excluded)
     best: dict[tuple[str, int], int] = {}
     for i, key in enumerate(table.keys):

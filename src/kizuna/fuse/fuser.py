@@ -152,9 +152,13 @@ class Entry:
     remote_keys: list[tuple[str, int]] = field(default_factory=list)
 
 
+# Up to this many stored remote reports, _newest_remote applies its rule in a Python loop.
+_LOOP_REMOTE_ROWS = 128
+
+
 @dataclass(frozen=True)
 class _RemoteTable:
-    """The stored remote reports as arrays, predicted to one time (see Fuser._predicted_remote)."""
+    """The stored remote reports as arrays, predicted to one time (see Fuser._predicted)."""
 
     key: tuple[float, int]  # (time, remote store version)
     keys: list[tuple[str, int]]  # sorted (sender, number as reported)
@@ -301,10 +305,8 @@ class Fuser:
         if gone:
             self._remote_changed()
 
-    def _predicted_local(self, t: float) -> tuple[F64, F64]:
-        """Every local track predicted to ``t`` (computed once per local kinematics and time:
-        ``check`` and ``picture`` of a tick share it; the node's label-only ``set_local`` in
-        between keeps the arrays)."""
+    def _local_prediction_at(self, t: float) -> tuple[F64, F64] | None:
+        """The cached prediction of every local track to ``t``, if still valid."""
         loc = self.local
         cached = self._local_prediction
         if (
@@ -315,48 +317,82 @@ class Fuser:
             and _same_array(cached[3], loc.covariance)
         ):
             return cached[4], cached[5]
-        # The CV prediction works row by row (element-wise), so predicting local and remote
-        # rows in separate calls gives the same bits as one stacked call.
-        state, cov = self._cv.predict(loc.state, loc.covariance, np.maximum(t - loc.time, 0.0))
+        return None
+
+    def _keep_local_prediction(self, t: float, state: F64, cov: F64) -> None:
+        loc = self.local
         # Copies of the inputs, compared by value: safe even if a caller reuses its arrays.
         self._local_prediction = (
             t, loc.time.copy(), loc.state.copy(), loc.covariance.copy(), state, cov,
         )  # fmt: skip
-        return state, cov
 
-    def _predicted_remote(self, t: float) -> _RemoteTable:
-        """Every stored remote report, in key order, predicted to ``t`` (stacked once per
-        remote store version, predicted once per version and time)."""
-        cached = self._remote_prediction
-        if cached is not None and cached.key == (t, self._remote_version):
-            return cached
+    def _stacked_remote(self) -> _RemoteTable:
+        """Every stored remote report in key order as arrays, as reported (once per version
+        of the remote store)."""
         stacked = self._remote_stacked
-        if stacked is None or stacked.key[1] != self._remote_version:
-            keys = sorted(self.remote)
-            entries = [self.remote[k] for k in keys]
-            senders = sorted({k[0] for k in keys})
-            rank = {c: i for i, c in enumerate(senders)}
-            stacked = _RemoteTable(
-                (math.nan, self._remote_version),
-                keys,
-                senders,
-                np.array([rank[k[0]] for k in keys], dtype=np.int64),
-                np.array([e.number for e in entries], dtype=np.int64),
-                np.array([e.report.time for e in entries], dtype=np.float64),
-                np.array([e.report.quality for e in entries], dtype=np.int64),
-                np.array([e.state for e in entries], dtype=np.float64).reshape(-1, 6),
-                np.array([e.covariance for e in entries], dtype=np.float64).reshape(-1, 6, 6),
-            )
-            self._remote_stacked = stacked
-        if stacked.times.size:
-            state, cov = self._cv.predict(
-                stacked.state, stacked.covariance, np.maximum(t - stacked.times, 0.0)
+        if stacked is not None and stacked.key[1] == self._remote_version:
+            return stacked
+        keys = sorted(self.remote)
+        entries = [self.remote[k] for k in keys]
+        senders = sorted({k[0] for k in keys})
+        rank = {c: i for i, c in enumerate(senders)}
+        stacked = _RemoteTable(
+            (math.nan, self._remote_version),
+            keys,
+            senders,
+            np.array([rank[k[0]] for k in keys], dtype=np.int64),
+            np.array([e.number for e in entries], dtype=np.int64),
+            np.array([e.report.time for e in entries], dtype=np.float64),
+            np.array([e.report.quality for e in entries], dtype=np.int64),
+            np.array([e.state for e in entries], dtype=np.float64).reshape(-1, 6),
+            np.array([e.covariance for e in entries], dtype=np.float64).reshape(-1, 6, 6),
+        )
+        self._remote_stacked = stacked
+        return stacked
+
+    def _predicted(self, t: float) -> tuple[F64, F64, _RemoteTable]:
+        """Every local track (state, covariance) and every stored remote report (a table)
+        predicted to ``t``. Each is cached — ``check`` and ``picture`` of a tick share them;
+        the node's label-only ``set_local`` in between keeps the local arrays — and what is
+        missing is predicted in one call: the CV prediction works row by row (element-wise),
+        so any split into calls gives the same bits."""
+        loc = self.local
+        local = self._local_prediction_at(t)
+        remote = self._remote_prediction
+        if remote is not None and remote.key != (t, self._remote_version):
+            remote = None
+        if local is not None and remote is not None:
+            return local[0], local[1], remote
+        stacked = self._stacked_remote() if remote is None else remote
+        parts_x, parts_P, parts_t = [], [], []
+        if local is None:
+            parts_x.append(loc.state)
+            parts_P.append(loc.covariance)
+            parts_t.append(loc.time)
+        if remote is None:
+            parts_x.append(stacked.state)
+            parts_P.append(stacked.covariance)
+            parts_t.append(stacked.times)
+        times = np.concatenate(parts_t) if len(parts_t) > 1 else parts_t[0]
+        if times.size:
+            x, P = self._cv.predict(
+                np.concatenate(parts_x) if len(parts_x) > 1 else parts_x[0],
+                np.concatenate(parts_P) if len(parts_P) > 1 else parts_P[0],
+                np.maximum(t - times, 0.0),
             )
         else:
-            state, cov = stacked.state, stacked.covariance
-        table = replace(stacked, key=(t, self._remote_version), state=state, covariance=cov)
-        self._remote_prediction = table
-        return table
+            x, P = np.zeros((0, 6)), np.zeros((0, 6, 6))
+        n_l = 0
+        if local is None:
+            n_l = len(loc)
+            local = (x[:n_l], P[:n_l])
+            self._keep_local_prediction(t, local[0], local[1])
+        if remote is None:
+            remote = replace(
+                stacked, key=(t, self._remote_version), state=x[n_l:], covariance=P[n_l:]
+            )
+            self._remote_prediction = remote
+        return local[0], local[1], remote
 
     def _newest_remote(
         self, remote: _RemoteTable, excluded: set[tuple[str, int]]
@@ -366,6 +402,26 @@ class Fuser:
         whose (sender, number) is ``excluded``."""
         if not remote.keys:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        if len(remote.keys) <= _LOOP_REMOTE_ROWS:
+            # Few reports (an exercise tick: tens): the rule row by row costs less than the
+            # array operations below. Same choice (tested against each other).
+            resolve = self.numbering.resolve
+            times = remote.times.tolist()
+            best: dict[tuple[str, int], int] = {}
+            for i, (key, number) in enumerate(
+                zip(remote.keys, remote.number.tolist(), strict=True)
+            ):
+                rkey = (key[0], resolve(number))
+                if rkey in excluded:
+                    continue
+                cur = best.get(rkey)
+                if cur is None or times[cur] < times[i]:
+                    best[rkey] = i
+            picked = sorted(best)
+            return (
+                np.array([best[k] for k in picked], dtype=np.int64),
+                np.array([k[1] for k in picked], dtype=np.int64),
+            )
         resolved = self.numbering.resolve_array(remote.number)
         sender = remote.sender
         rows = np.arange(resolved.size)
@@ -405,22 +461,19 @@ class Fuser:
         else:
             l_rows = list(range(len(ids)))
             l_num = [resolve(numbered[tid]) if tid in numbered else -1 for tid in ids]
-        remote = self._predicted_remote(t)
+        l_state, l_cov, remote = self._predicted(t)
         r_idx, r_num = self._newest_remote(remote, self._excluded if for_picture else set())
         r_keys = [remote.keys[i] for i in r_idx.tolist()]
         r_num_list = r_num.tolist()
         n_l, n_r = len(l_rows), len(r_keys)
-        if n_l == len(ids):
-            l_state, l_cov = self._predicted_local(t) if n_l else (loc.state, loc.covariance)
-            l_time, l_quality = loc.time, loc.quality
-        else:
+        l_time, l_quality = loc.time, loc.quality
+        if n_l != len(ids):
             idx = np.asarray(l_rows, dtype=np.int64)
-            l_state, l_cov = self._predicted_local(t)
             l_state, l_cov, l_time, l_quality = (
                 l_state[idx],
                 l_cov[idx],
-                loc.time[idx],
-                loc.quality[idx],
+                l_time[idx],
+                l_quality[idx],
             )
         return Entry(
             number=np.asarray(l_num + r_num_list, dtype=np.int64),
