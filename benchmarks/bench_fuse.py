@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from kizuna.fuse import fuser as current_fuser
+import kizuna.fuse.fuser as current_fuser
 from kizuna.messages import Label
 
 REFERENCE_COMMIT = "6c89a81"  # HEAD before the fuser speed work (session 3)
