@@ -6,8 +6,10 @@ USA radar looks elsewhere, so JPN is responsible for, and reports, every track).
 as two nations would run them, on the wall clock (1× real time) over Zenoh TCP loopback:
 
 * **JPN** (this process): a :class:`kizuna.runtime.live.LiveNode` fed its radar's scans at
-  their times (as ``kizuna sim --live`` would) and ticked every reporting interval, with the
-  simulator's clock published twice a second;
+  their times (as ``kizuna sim --live`` would) and ticked every reporting interval — reports
+  put at once (``tick_reports``), the tick's rest (``finish_tick``: warnings, picture, Status,
+  recording) a quarter interval later, as ``LiveNode.run`` holds it back for an ally it has
+  heard from — with the simulator's clock published twice a second;
 * **USA** (a child process): an unmodified ``LiveNode.run()`` loop — inbox, asyncio hand-off,
   its own ticks, Status, recording — whose envelope handler is timed (subclass, no change).
 
@@ -233,6 +235,7 @@ def run(n: int, port: int, profile: bool) -> dict[str, float]:
     )  # fmt: skip
     assert usa_proc.stdout is not None and usa_proc.stdout.readline().strip() == "ready"
     ticks: list[dict[str, float]] = []
+    unfinished: list[Any] = []  # the outgoing of the tick whose rest is still to run
     sent_bytes: list[int] = []
     sent_envelopes: list[int] = []
     on_plots_s: list[float] = []
@@ -256,11 +259,15 @@ def run(n: int, port: int, profile: bool) -> dict[str, float]:
             clock = Clock(start_unix, 1.0, scenario.duration_s)
             jpn.clock = clock
             # Everything JPN's process does, in time order: the radar's scans arriving, the
-            # reporting ticks, the clock every 0.5 s, and the Zenoh-only baseline put half an
-            # interval after each measured tick (when neither process is busy with the tick).
+            # reporting ticks (reports put at once; the tick's rest a quarter interval later,
+            # the longest LiveNode.run holds it back while an ally it heard from has not
+            # delivered since — USA sends JPN no reports here), the clock every 0.5 s, and the
+            # Zenoh-only baseline put half an interval after each measured tick (when neither
+            # process is busy with the tick).
             schedule: list[tuple[float, int, Any]] = [(ts, 2, b) for ts, b in scans]
             n_ticks = int(t_end // interval)
             schedule += [(k * interval, 1, None) for k in range(1, n_ticks + 1)]
+            schedule += [(k * interval + interval / 4, 4, None) for k in range(1, n_ticks + 1)]
             schedule += [(k * interval + interval / 2, 3, None) for k in range(1, n_ticks + 1)
                          if k * interval > WARM_UP_S]  # fmt: skip
             schedule += [(k * 0.5, 0, None) for k in range(int(t_end / 0.5) + 1)]
@@ -273,19 +280,21 @@ def run(n: int, port: int, profile: bool) -> dict[str, float]:
                     before = jpn.counters["sent:bytes"]
                     envelopes_before = jpn.counters["sent:envelopes"]
                     tick_start = time.time()
-                    jpn.tick(when)
-                    # idle work, as LiveNode.run does once its inbox is empty after a tick
-                    jpn.flush_records()
-                    idle.collect_if_due()
+                    unfinished = jpn.tick_reports(when)
                     if when > WARM_UP_S:
                         ticks.append({"t": when, "start": tick_start})
                         sent_bytes.append(jpn.counters["sent:bytes"] - before)
                         sent_envelopes.append(jpn.counters["sent:envelopes"] - envelopes_before)
+                elif what == 4:
+                    jpn.finish_tick(when - interval / 4, unfinished)
+                    # idle work, as LiveNode.run does once its inbox is empty after a tick
+                    jpn.flush_records()
+                    idle.collect_if_due()
                 elif what == 2:
                     # As the simulator delivers them (the wire format) to the node's loop.
                     jpn.handle(_Event("plots", plots_key(exercise, "JPN"), encode_plots(batch),
                                       time.time()))  # fmt: skip
-                else:
+                elif what == 3:
                     ticks[-1]["baseline_put"] = time.time()
                     # the tick's envelope bytes (all pieces of a split batch) as one sample
                     pieces = jpn.latest_sent.get("USA", [])
