@@ -497,10 +497,10 @@ class LiveNode:
                 except TimeoutError:
                     continue
                 self.handle(ev)
+            if unfinished is not None:  # stopped between a tick's reports and its rest
+                self.finish_tick(unfinished[0], unfinished[1])
         finally:
             idle.close()
-            if unfinished is not None:
-                self.finish_tick(unfinished[0], unfinished[1])
             if own_link:
                 link.close()
             self.close_recording()
