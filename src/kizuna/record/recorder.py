@@ -56,7 +56,7 @@ PICTURES_JOURNAL = "pictures.arrows"
 WARNINGS_JOURNAL = "warnings.arrows"
 SCENARIO_FILE = "scenario.json"
 PICTURES_FILE = "pictures.parquet"
-WARNINGS_FILE = "warnings.parquet"  # written by kizuna.c2.node_warnings.record_warnings
+WARNINGS_FILE = "warnings.parquet"  # node_warnings.record_warnings; Recorder.write_warnings
 
 ENVELOPES_SCHEMA = pa.schema(
     [
@@ -203,6 +203,21 @@ class Recorder:
             self._warnings_journal = StreamJournal(
                 self.journal_dir / WARNINGS_JOURNAL, warnings_table([]).schema
             )
+
+    def write_warnings(self) -> int:
+        """Write ``warnings.parquet`` with every revision the followed nodes hold, in the
+        exercise's order (time, nation, threat number: as
+        :func:`kizuna.c2.node_warnings.record_warnings`, which also scores them against truth a
+        live node does not have). For a live node; call it before :meth:`close`. Returns the
+        number of rows."""
+        from kizuna.c2.node_warnings import warnings_table
+
+        records = sorted(
+            (r for h in self._warning_hooks for r in h.held),
+            key=lambda r: (r[0], r[1], r[2].threat_track_number),
+        )
+        _write_parquet_atomically(warnings_table(records), self.recording / WARNINGS_FILE)
+        return len(records)
 
     def envelope_item(
         self,

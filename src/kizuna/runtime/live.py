@@ -31,8 +31,9 @@ microseconds, above anything it used before, so allies do not refuse it as a rep
 
 Recording: with ``record_dir`` the node writes ``record_dir/nodes/<NATION>/recording/``
 (pictures and envelope items as the exercise does: withheld items on send, delivered or
-rejected items on receipt); the live simulator merges the parts into ``record_dir/recording/``
-and scores them (:func:`kizuna.runtime.live_sim.merge_recordings`).
+rejected items on receipt; its own nation's missile warnings, journaled each tick and written
+to ``warnings.parquet`` on shutdown); the live simulator merges the parts into
+``record_dir/recording/`` and scores them (:func:`kizuna.runtime.live_sim.merge_recordings`).
 """
 
 from __future__ import annotations
@@ -265,6 +266,8 @@ class LiveNode:
             self.recorder = Recorder(
                 Path(options.record_dir) / "nodes" / nation, scenario, nations=[nation]
             )
+            # Its own missile warnings too: journaled with each picture, written on close.
+            self.recorder.follow_warnings([self.node.c2])
         # Recording noted on the way, written by flush_records when the inbox is empty.
         self._to_record: deque[Callable[[Recorder], None]] = deque()
         self._before_clock: deque[_Event] = deque(maxlen=MAX_BEFORE_CLOCK)
@@ -544,6 +547,8 @@ class LiveNode:
         if self.recorder is not None:
             import pyarrow as pa
 
+            # Before close: its pictures.parquet tells merge_recordings the node's part is done.
+            self.recorder.write_warnings()
             self.recorder.close(pa.table({"time": pa.array([], pa.float64())}))
             self.recorder = None
 

@@ -44,6 +44,9 @@ from kizuna.runtime.zenoh_transport import (
 )
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from kizuna.messages import Warning
     from kizuna.record.recorder import Recorder
     from kizuna.scenario import Scenario
 
@@ -188,7 +191,7 @@ def merge_recordings(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from kizuna.record.recorder import ENVELOPES_SCHEMA, PICTURES_SCHEMA
+    from kizuna.record.recorder import ENVELOPES_SCHEMA, PICTURES_SCHEMA, WARNINGS_FILE
     from kizuna.sim.output import write_parquet
 
     out = Path(record_dir)
@@ -221,17 +224,78 @@ def merge_recordings(
         out / "recording" / "plots.parquet",
     )
     write_parquet(pq.read_table(out / "sim" / "truth.parquet"), out / "truth.parquet")
+    warnings = _merge_warnings([part(c).with_name(WARNINGS_FILE) for c in present])
+    write_parquet(warnings, out / "recording" / WARNINGS_FILE)
     metrics: dict[str, Any] = {
         "scenario": source or scenario.name,
         "mode": "live",
         "sim_seconds": scenario.duration_s,
         "missing_nodes": [c for c in codes if c not in present],
     }
+    from kizuna.c2.warning_metrics import score_warnings
     from kizuna.metrics.exercise import score
+    from kizuna.sim.world import World
 
+    # Scored as the exercise scores them (kizuna.c2.node_warnings.record_warnings).
+    metrics["warnings"] = score_warnings(_warning_records(warnings), World(scenario).truth, codes)
     metrics.update(score(out, scenario))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics
+
+
+def _merge_warnings(paths: list[Path]) -> pa.Table:
+    """The nodes' ``warnings.parquet`` files (those that exist: a node killed before its clean
+    shutdown writes none) as one table, in the exercise's order: time, nation, threat number."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from kizuna.c2.node_warnings import WARNINGS_SCHEMA
+
+    tables = [pq.read_table(p).cast(WARNINGS_SCHEMA) for p in paths if p.exists()]
+    merged = pa.concat_tables(tables) if tables else WARNINGS_SCHEMA.empty_table()
+    return merged.sort_by(
+        [("time", "ascending"), ("nation", "ascending"), ("threat_track_number", "ascending")]
+    )
+
+
+def _warning_records(table: pa.Table) -> list[tuple[float, str, Warning]]:
+    """:data:`~kizuna.c2.node_warnings.WARNINGS_SCHEMA` rows back as the ``(time, nation,
+    Warning)`` records :func:`kizuna.c2.warning_metrics.score_warnings` takes (the inverse of
+    :func:`kizuna.c2.node_warnings.warnings_table`; NaN and "" stand for absent fields)."""
+    from kizuna.messages import Ellipse, Label, Warning
+
+    def number(v: float) -> float | None:
+        return None if math.isnan(v) else v
+
+    def point(row: dict[str, Any], prefix: str) -> tuple[float, float, float] | None:
+        xyz = (row[f"{prefix}_x"], row[f"{prefix}_y"], row[f"{prefix}_z"])
+        return None if any(math.isnan(v) for v in xyz) else xyz
+
+    records: list[tuple[float, str, Warning]] = []
+    for row in table.to_pylist():
+        classification, _, rel = row["label"].partition(" REL TO ")
+        ellipse = (
+            None
+            if math.isnan(row["semi_major_m"])
+            else Ellipse(row["semi_major_m"], row["semi_minor_m"], row["orientation_rad"])
+        )
+        warning = Warning(
+            threat_track_number=row["threat_track_number"],
+            node=row["issuer"],
+            time=row["time"],
+            revision=row["revision"],
+            status=row["status"],
+            launch_point=point(row, "launch"),
+            launch_time=number(row["launch_time"]),
+            impact_point=point(row, "impact"),
+            impact_ellipse=ellipse,
+            impact_time=number(row["impact_time"]),
+            endangered_assets=tuple(a for a in row["endangered_assets"].split(",") if a),
+            label=Label(classification, () if rel == "(none)" else tuple(rel.split(","))),
+            replaces=tuple(int(n) for n in row["replaces"].split(",") if n),
+        )
+        records.append((row["time"], row["nation"], warning))
+    return records
 
 
 def run_sim_command(
