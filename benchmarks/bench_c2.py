@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -37,9 +38,7 @@ from collections.abc import Iterator
 import msgspec
 import numpy as np
 import numpy.typing as npt
-import pymap3d
 
-from kizuna import geo
 from kizuna.c2 import impact, launch_detection, threat, warnings
 from kizuna.c2.impact import predict_impact
 from kizuna.c2.launch_detection import LaunchDetectorConfig
@@ -164,24 +163,9 @@ def bench_manager(scenario: Scenario, truth: Truth) -> None:
 
 
 # --- Session 3 (issue #4): per-call trims, A/B in the same run --------------------------------
-_WGS84 = pymap3d.Ellipsoid.from_name("wgs84")
-
-
-def legacy_ecef_to_geodetic(xyz: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """geo.ecef_to_geodetic before: pymap3d.ecef2geodetic then the same two refinements."""
-    p = np.asarray(xyz, float)
-    x, y, z = p[..., 0], p[..., 1], p[..., 2]
-    lat0, lon, _ = pymap3d.ecef2geodetic(x, y, z, ell=_WGS84, deg=False)
-    lat = np.asarray(lat0, float)
-    rho = np.hypot(x, y)
-    for _ in range(2):
-        sin_lat = np.sin(lat)
-        n = geo.WGS84_A / np.sqrt(1.0 - geo.WGS84_E2 * sin_lat**2)
-        lat = np.arctan2(z + geo.WGS84_E2 * n * sin_lat, rho)
-    sin_lat, cos_lat = np.sin(lat), np.cos(lat)
-    n = geo.WGS84_A / np.sqrt(1.0 - geo.WGS84_E2 * sin_lat**2)
-    alt = rho * cos_lat + z * sin_lat - n * (1.0 - geo.WGS84_E2 * sin_lat**2)
-    return lat, np.asarray(lon, float), alt
+# The geodetic conversion as it was: the same A/B baseline bench_sim.py measures the scans with.
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run_all.py uses runpy, not -m
+from bench_sim import legacy_ecef_to_geodetic  # noqa: E402
 
 
 def legacy_disc_probability(
