@@ -21,7 +21,9 @@ an envelope; one row for an envelope refused as a whole):
 
 While the run goes, the journal ``DIR/recording/live/`` is what a COP following it reads
 (``kizuna cop --live``): ``pictures.arrows`` (and ``warnings.arrows`` when the recorder follows
-the nodes' warnings) are Arrow IPC *stream* files, the schema first and then one record batch per
+the nodes' warnings, ``envelopes.arrows`` when it journals envelope items — a live node does, so
+that :func:`kizuna.runtime.live_sim.merge_recordings` loses nothing of a node killed mid-run) are
+Arrow IPC *stream* files, the schema first and then one record batch per
 reporting time, appended as soon as every recorded nation has reported that time (or the next
 time begins). Each batch is written straight to the file (unbuffered), so a process killed
 mid-run leaves every earlier batch intact and at worst a cut-off last one, which
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
 JOURNAL_DIR = "live"  # under DIR/recording/
 PICTURES_JOURNAL = "pictures.arrows"
 WARNINGS_JOURNAL = "warnings.arrows"
+ENVELOPES_JOURNAL = "envelopes.arrows"  # Recorder.journal_envelopes (a live node)
 SCENARIO_FILE = "scenario.json"
 PICTURES_FILE = "pictures.parquet"
 WARNINGS_FILE = "warnings.parquet"  # node_warnings.record_warnings; Recorder.write_warnings
@@ -190,6 +193,8 @@ class Recorder:
         self.journal_dir.mkdir()
         self._pictures_journal = StreamJournal(self.journal_dir / PICTURES_JOURNAL, PICTURES_SCHEMA)
         self._warnings_journal: StreamJournal | None = None
+        self._envelopes_journal: StreamJournal | None = None
+        self._envelopes_journaled = 0
         (self.recording / SCENARIO_FILE).write_bytes(msgspec.json.encode(scenario))
 
     def follow_warnings(self, hooks: Sequence[NodeWarnings]) -> None:
@@ -202,6 +207,15 @@ class Recorder:
         if self._warnings_journal is None:
             self._warnings_journal = StreamJournal(
                 self.journal_dir / WARNINGS_JOURNAL, warnings_table([]).schema
+            )
+
+    def journal_envelopes(self) -> None:
+        """Journal the envelope items too (with each reporting time's pictures, so off a live
+        node's latency path): a node killed before :meth:`close` keeps them. Off by default: the
+        exercise never needs it and it would convert every row to Arrow twice."""
+        if self._envelopes_journal is None:
+            self._envelopes_journal = StreamJournal(
+                self.journal_dir / ENVELOPES_JOURNAL, ENVELOPES_SCHEMA
             )
 
     def write_warnings(self) -> int:
@@ -286,6 +300,11 @@ class Recorder:
         self._tick_tables = []
         self._reported = set()
         self._tick_time = None
+        if self._envelopes_journal is not None:
+            recorded = len(self._env["time_sent"])
+            if recorded > self._envelopes_journaled:
+                self._envelopes_journal.append(self._envelope_table(self._envelopes_journaled))
+                self._envelopes_journaled = recorded
         if self._warnings_journal is not None:
             from kizuna.c2.node_warnings import warnings_table
 
@@ -295,6 +314,13 @@ class Recorder:
                 self._warnings_seen[k] = len(hook.held)
             if fresh:
                 self._warnings_journal.append(warnings_table(fresh))
+
+    def _envelope_table(self, start: int = 0) -> pa.Table:
+        """The envelope items recorded from the ``start``-th on."""
+        return pa.Table.from_arrays(
+            [pa.array(self._env[f.name][start:], f.type) for f in ENVELOPES_SCHEMA],
+            schema=ENVELOPES_SCHEMA,
+        )
 
     def plots(self, batch: PlotBatch) -> None:
         # Converted to Arrow in chunks: one conversion per scan costs more than the scan.
@@ -319,13 +345,11 @@ class Recorder:
         self._pictures_journal.close()
         if self._warnings_journal is not None:
             self._warnings_journal.close()
+        if self._envelopes_journal is not None:
+            self._envelopes_journal.close()
         self._flush_plots()
         self._plots.close()
-        env = pa.Table.from_arrays(
-            [pa.array(self._env[f.name], f.type) for f in ENVELOPES_SCHEMA],
-            schema=ENVELOPES_SCHEMA,
-        )
-        write_parquet(env, self.recording / "envelopes.parquet")
+        write_parquet(self._envelope_table(), self.recording / "envelopes.parquet")
         pictures = (
             pa.concat_tables(self._pictures) if self._pictures else PICTURES_SCHEMA.empty_table()
         )

@@ -268,6 +268,8 @@ class LiveNode:
             )
             # Its own missile warnings too: journaled with each picture, written on close.
             self.recorder.follow_warnings([self.node.c2])
+            # And its envelope items, so a node killed before close loses none of them.
+            self.recorder.journal_envelopes()
         # Recording noted on the way, written by flush_records when the inbox is empty.
         self._to_record: deque[Callable[[Recorder], None]] = deque()
         self._before_clock: deque[_Event] = deque(maxlen=MAX_BEFORE_CLOCK)

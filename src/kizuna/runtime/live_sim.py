@@ -185,8 +185,11 @@ def merge_recordings(
     ``source`` is the scenario file's path, written into ``metrics.json`` so that
     ``kizuna report DIR`` finds the scenario.
 
-    Waits up to ``wait_for_nodes_s`` for every nation's recording; nations that never wrote one
-    are listed under ``missing_nodes`` in ``metrics.json``.
+    Waits up to ``wait_for_nodes_s`` for every nation's recording. A node that wrote no final
+    Parquet (killed before its clean shutdown) is read from its journal instead
+    (:func:`_read_node_journals`: everything it had journaled, a prefix of the full run) and
+    listed under ``nodes_from_journal`` in ``metrics.json``; nations with neither are listed
+    under ``missing_nodes``.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -204,10 +207,19 @@ def merge_recordings(
     while time.monotonic() < deadline and not all(part(c).exists() for c in codes):
         time.sleep(0.2)
     time.sleep(0.5)  # a node writes envelopes then pictures: let the last file finish
-    present = [c for c in codes if part(c).exists()]
+    finished = [c for c in codes if part(c).exists()]
+    journaled = {
+        c: tables
+        for c in codes
+        if c not in finished and (tables := _read_node_journals(part(c).parent)) is not None
+    }
+    present = [c for c in codes if c in finished or c in journaled]
     (out / "recording").mkdir(parents=True, exist_ok=True)
-    pictures = [pq.read_table(part(c)) for c in present]
-    envelopes = [pq.read_table(part(c).with_name("envelopes.parquet")) for c in present]
+    pictures = [journaled[c][0] if c in journaled else pq.read_table(part(c)) for c in present]
+    envelopes = [
+        journaled[c][1] if c in journaled else pq.read_table(part(c).with_name("envelopes.parquet"))
+        for c in present
+    ]
     pic = pa.concat_tables(pictures) if pictures else PICTURES_SCHEMA.empty_table()
     env = pa.concat_tables(envelopes) if envelopes else ENVELOPES_SCHEMA.empty_table()
     order = {c: i for i, c in enumerate(codes)}
@@ -224,7 +236,10 @@ def merge_recordings(
         out / "recording" / "plots.parquet",
     )
     write_parquet(pq.read_table(out / "sim" / "truth.parquet"), out / "truth.parquet")
-    warnings = _merge_warnings([part(c).with_name(WARNINGS_FILE) for c in present])
+    warnings = _merge_warnings(
+        [part(c).with_name(WARNINGS_FILE) for c in finished]
+        + [journaled[c][2] for c in codes if c in journaled]
+    )
     write_parquet(warnings, out / "recording" / WARNINGS_FILE)
     metrics: dict[str, Any] = {
         "scenario": source or scenario.name,
@@ -232,6 +247,8 @@ def merge_recordings(
         "sim_seconds": scenario.duration_s,
         "missing_nodes": [c for c in codes if c not in present],
     }
+    if journaled:  # only then, so a run whose nodes all shut down cleanly merges as before
+        metrics["nodes_from_journal"] = list(journaled)
     from kizuna.c2.warning_metrics import score_warnings
     from kizuna.metrics.exercise import score
     from kizuna.sim.world import World
@@ -243,15 +260,52 @@ def merge_recordings(
     return metrics
 
 
-def _merge_warnings(paths: list[Path]) -> pa.Table:
+def _read_node_journals(node_recording: Path) -> tuple[pa.Table, pa.Table, pa.Table] | None:
+    """A node's pictures, envelope items and warnings from its journal
+    (``recording/live/``, :class:`kizuna.record.recorder.Recorder`), for a node killed before
+    it wrote its final Parquet: every batch it had journaled (a cut-off last batch is dropped by
+    :func:`kizuna.record.recorder.read_journal`). None if it has no pictures journal; an absent
+    envelopes or warnings journal reads as empty."""
+    from kizuna.c2.node_warnings import WARNINGS_SCHEMA
+    from kizuna.record.recorder import (
+        ENVELOPES_JOURNAL,
+        ENVELOPES_SCHEMA,
+        JOURNAL_DIR,
+        PICTURES_JOURNAL,
+        PICTURES_SCHEMA,
+        WARNINGS_JOURNAL,
+        read_journal,
+    )
+
+    journal = node_recording / JOURNAL_DIR
+    pictures = read_journal(journal / PICTURES_JOURNAL)
+    if pictures is None:
+        return None
+    envelopes = read_journal(journal / ENVELOPES_JOURNAL)
+    warnings = read_journal(journal / WARNINGS_JOURNAL)
+    return (
+        pictures.cast(PICTURES_SCHEMA),
+        ENVELOPES_SCHEMA.empty_table() if envelopes is None else envelopes.cast(ENVELOPES_SCHEMA),
+        WARNINGS_SCHEMA.empty_table() if warnings is None else warnings.cast(WARNINGS_SCHEMA),
+    )
+
+
+def _merge_warnings(parts: list[Path | pa.Table]) -> pa.Table:
     """The nodes' ``warnings.parquet`` files (those that exist: a node killed before its clean
-    shutdown writes none) as one table, in the exercise's order: time, nation, threat number."""
+    shutdown writes none) and journaled warning tables as one table, in the exercise's order:
+    time, nation, threat number."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from kizuna.c2.node_warnings import WARNINGS_SCHEMA
 
-    tables = [pq.read_table(p).cast(WARNINGS_SCHEMA) for p in paths if p.exists()]
+    tables = [
+        p.cast(WARNINGS_SCHEMA)
+        if isinstance(p, pa.Table)
+        else pq.read_table(p).cast(WARNINGS_SCHEMA)
+        for p in parts
+        if isinstance(p, pa.Table) or p.exists()
+    ]
     merged = pa.concat_tables(tables) if tables else WARNINGS_SCHEMA.empty_table()
     return merged.sort_by(
         [("time", "ascending"), ("nation", "ascending"), ("threat_track_number", "ascending")]
@@ -330,6 +384,11 @@ def run_sim_command(
             f"recording merged into {record_dir}/ (metrics.json, report.html)"
             + (f"; commonality {json.dumps(commonality)[:200]}" if commonality else "")
             + (f"; no recording from {', '.join(missing)}" if missing else "")
+            + (
+                f"; {', '.join(from_journal)} read from journal (killed before shutdown)"
+                if (from_journal := result.metrics.get("nodes_from_journal"))
+                else ""
+            )
         )
     return result
 
