@@ -2,20 +2,15 @@
 :func:`kizuna.runtime.live_sim.merge_recordings` reads its pictures, envelope items and warnings
 from its journal (``recording/live/``) when its final Parquet files are missing, and says so.
 
-In process, without Zenoh (as tests/test_live_warnings.py): small-bilateral's nodes are fed their
-own sensors' plots and ticked on scenario time, each envelope a node puts handed to its
+In process, without Zenoh (tests/live_in_process.py), each envelope a node puts handed to its
 recipient as if it arrived at the tick it was sent; one node closes cleanly, the other is left as
 SIGKILL leaves it (never closed: journals, no Parquet).
 """
 
 from __future__ import annotations
 
-import math
-import time
 from pathlib import Path
 
-import msgspec
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -25,26 +20,12 @@ from kizuna.record.recorder import (
     JOURNAL_DIR,
     PICTURES_JOURNAL,
     WARNINGS_JOURNAL,
-    Recorder,
     read_journal,
 )
-from kizuna.runtime.live import LiveNode, LiveOptions, _Event, load_for_live
 from kizuna.runtime.live_sim import merge_recordings
-from kizuna.runtime.zenoh_transport import Clock, TransportConfig
-from kizuna.sim.world import World
+from live_in_process import InProcessAlliance
 
-SMALL_BILATERAL = Path(__file__).parent.parent / "scenarios" / "small-bilateral.toml"
 DURATION_S = 120.0  # the missile launches at 5 s: both nodes hold warnings by then
-
-
-class _Puts:
-    """The Zenoh session's ``put``, kept for delivery by the test."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes]] = []
-
-    def put(self, key: str, data: bytes) -> None:
-        self.sent.append((key, data))
 
 
 def _sorted(table: pa.Table, keys: list[str]) -> pa.Table:
@@ -52,45 +33,9 @@ def _sorted(table: pa.Table, keys: list[str]) -> pa.Table:
 
 
 def test_merge_reads_a_killed_node_from_its_journals(tmp_path: Path) -> None:
-    scenario, policies, keys = load_for_live(SMALL_BILATERAL, None, None)
-    scenario = msgspec.structs.replace(scenario, duration_s=DURATION_S)
-    codes = [n.code for n in scenario.nation]
-    nodes = {
-        c: LiveNode(scenario, c, policies, keys[c], LiveOptions("x", TransportConfig(), tmp_path))
-        for c in codes
-    }
-    start_unix = time.time()
-    puts = {c: _Puts() for c in codes}
-    for c, live in nodes.items():
-        live._session = puts[c]
-        live.clock = Clock(start_unix, 1.0, scenario.duration_s)
-    interval = nodes[codes[0]].interval
-    ticks = list(interval * np.arange(1, math.floor(DURATION_S / interval) + 1))
-    sim = Recorder(tmp_path / "sim", scenario)
-    nation_of = [s.nation for s in scenario.sensor]
-    world = World(scenario)
-
-    def tick_until(t: float) -> None:
-        while ticks and ticks[0] <= t:
-            tick = float(ticks.pop(0))
-            for live in nodes.values():
-                live.tick(tick)
-            for c in codes:
-                for key, data in puts[c].sent:
-                    if key.startswith("kizuna/x/") and "/to/" in key:
-                        recipient = nodes[key.rsplit("/", 1)[-1]]
-                        recipient._receive(_Event("envelope", key, data, start_unix + tick))
-                puts[c].sent.clear()
-            for live in nodes.values():
-                live.flush_records()
-
-    for t, batch in world.scans(0.0, DURATION_S):
-        tick_until(t)
-        sim.plots(batch)
-        if len(batch):
-            nodes[nation_of[int(batch.sensor_index[0])]].node.on_plots(float(t), batch)
-    tick_until(DURATION_S)
-    sim.close(world.truth_samples(interval * np.arange(1, math.floor(DURATION_S / interval) + 1)))
+    alliance = InProcessAlliance(tmp_path, DURATION_S, deliver=True)
+    alliance.play()
+    scenario, codes, nodes = alliance.scenario, alliance.codes, alliance.nodes
 
     clean, killed = codes
     nodes[clean].close_recording()
