@@ -331,8 +331,8 @@ class NodeTracker:
         """Both trackers' live tracks at one time (the later of ``t`` and their newest scans);
         ``confirmed_only``: only rows whose tracker has confirmed them (a ballistic row may still
         be ``confirmed`` False here, below ``ballistic_min_hits``). Rows are the same either
-        way; leaving out the tentative ones (mostly clutter above the floor) saves predicting
-        them with the ballistic model."""
+        way (each tracker predicts all its rows and keeps them for its next scan; see
+        :meth:`kizuna.track.tracker.Tracker.table`)."""
         air = self.air.table(t, confirmed_only)
         if self.ballistic is None:
             return air
