@@ -22,6 +22,7 @@ a track to it; otherwise the warning is dropped and counted as a violation, like
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -261,6 +262,14 @@ def warnings_table(records: list[tuple[float, str, Warning]]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=WARNINGS_SCHEMA)
 
 
+def held_in_order(hooks: Sequence[NodeWarnings]) -> list[tuple[float, str, Warning]]:
+    """Every warning revision the nations hold, in the recording's order: time, nation, threat
+    number (the rows of ``warnings.parquet``, exercise and live alike)."""
+    return sorted(
+        (r for h in hooks for r in h.held), key=lambda r: (r[0], r[1], r[2].threat_track_number)
+    )
+
+
 def record_warnings(
     recording_dir: str | Path, hooks: list[NodeWarnings], truth: Truth, nations: list[str]
 ) -> dict[str, Any]:
@@ -268,9 +277,7 @@ def record_warnings(
     nation held, and return the ``warnings`` metrics section for them."""
     import pyarrow.parquet as pq
 
-    records = sorted(
-        (r for h in hooks for r in h.held), key=lambda r: (r[0], r[1], r[2].threat_track_number)
-    )
+    records = held_in_order(hooks)
     out = Path(recording_dir)
     out.mkdir(parents=True, exist_ok=True)
     pq.write_table(warnings_table(records), out / "warnings.parquet")

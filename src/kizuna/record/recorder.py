@@ -224,12 +224,9 @@ class Recorder:
         :func:`kizuna.c2.node_warnings.record_warnings`, which also scores them against truth a
         live node does not have). For a live node; call it before :meth:`close`. Returns the
         number of rows."""
-        from kizuna.c2.node_warnings import warnings_table
+        from kizuna.c2.node_warnings import held_in_order, warnings_table
 
-        records = sorted(
-            (r for h in self._warning_hooks for r in h.held),
-            key=lambda r: (r[0], r[1], r[2].threat_track_number),
-        )
+        records = held_in_order(self._warning_hooks)
         _write_parquet_atomically(warnings_table(records), self.recording / WARNINGS_FILE)
         return len(records)
 
